@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+/**
+ * `npm start`: Node-RED 4 with this package loaded from the working tree and the demo flow deployed.
+ * User dir: .node-red/ (git-ignored). The package is linked into .node-red/node_modules, so a rebuild
+ * (`npm run build`) and a restart pick up changes. The demo (examples/demo.json) is deployed when the
+ * user dir has no flows yet; `npm start -- --reset` replaces the flows with the demo again.
+ * Editor: http://127.0.0.1:1880 (PORT and HOST environment variables override).
+ */
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const crypto = require('crypto');
+const { spawn } = require('child_process');
+
+const root = path.resolve(__dirname, '..');
+const userDir = path.join(root, '.node-red');
+const port = Number(process.env.PORT) || 1880;
+const host = process.env.HOST || '127.0.0.1';
+
+if (!fs.existsSync(path.join(root, 'nodes')) || !fs.existsSync(path.join(root, 'dist'))) {
+  console.error('start: the package is not built; run `npm install` (or `npm run build`) first');
+  process.exit(1);
+}
+fs.mkdirSync(path.join(userDir, 'node_modules'), { recursive: true });
+const link = path.join(userDir, 'node_modules', 'node-red-contrib-device-protocols');
+try {
+  if (fs.readlinkSync(link) !== root) fs.rmSync(link, { force: true });
+} catch {
+  fs.rmSync(link, { recursive: true, force: true });
+}
+if (!fs.existsSync(link)) fs.symlinkSync(root, link, 'dir');
+if (!fs.existsSync(path.join(userDir, 'package.json'))) {
+  fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-demo', private: true }, null, 2) + '\n');
+}
+
+// A per-checkout secret so that credentials in flows_cred.json are encrypted, never in flows.json.
+const secretFile = path.join(userDir, '.credential-secret');
+if (!fs.existsSync(secretFile)) fs.writeFileSync(secretFile, crypto.randomBytes(24).toString('hex'), { mode: 0o600 });
+const settings = `module.exports = {
+  uiHost: ${JSON.stringify(host)},
+  uiPort: ${port},
+  flowFile: 'flows.json',
+  credentialSecret: require('fs').readFileSync(${JSON.stringify(secretFile)}, 'utf8').trim(),
+  editorTheme: { tours: false, palette: { catalogues: [] } },
+  telemetry: { enabled: false, updateNotification: false },
+  functionExternalModules: true,
+  logging: { console: { level: 'info', metrics: false, audit: false } },
+};
+`;
+fs.writeFileSync(path.join(userDir, 'settings.js'), settings);
+
+const flowFile = path.join(userDir, 'flows.json');
+if (!fs.existsSync(flowFile) || process.argv.includes('--reset')) {
+  fs.copyFileSync(path.join(root, 'examples', 'demo.json'), flowFile);
+  fs.rmSync(path.join(userDir, 'flows_cred.json'), { force: true });
+  console.log('start: deployed the demo flow (examples/demo.json)');
+}
+
+const red = spawn(process.execPath, [require.resolve('node-red/red.js'), '-u', userDir, '-s', path.join(userDir, 'settings.js')], { stdio: 'inherit', cwd: root });
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => red.kill(sig));
+red.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -1,0 +1,116 @@
+/**
+ * Cumulocity MQTT topic grammar: `<mode>/<direction><type>[/<X-ID>][/<childId>]` (reference §2).
+ * Only upstream topics take the processing modes t/q/c; downstream topics always start with `s/`.
+ */
+import type { ProcessingMode } from './types';
+
+export const PROCESSING_MODES: readonly ProcessingMode[] = ['s', 't', 'q', 'c'];
+
+/** What a topic carries. */
+export type TopicKind =
+  | 'static' // s/us, s/ds
+  | 'custom' // s/uc/<X-ID>, s/dc/<X-ID>
+  | 'default' // s/ud, s/dd (X-ID from the ClientId)
+  | 'template' // s/ut/<X-ID>, s/dt
+  | 'credentials' // s/ucr, s/dcr
+  | 'token' // s/uat, s/dat
+  | 'error'; // s/e
+
+export interface TopicInfo {
+  direction: 'up' | 'down';
+  kind: TopicKind;
+  mode: ProcessingMode;
+  xid?: string;
+  child?: string;
+}
+
+export function isProcessingMode(value: unknown): value is ProcessingMode {
+  return value === 's' || value === 't' || value === 'q' || value === 'c';
+}
+
+/** Parse a Cumulocity topic; undefined for anything outside the grammar. */
+export function parseTopic(topic: string): TopicInfo | undefined {
+  const parts = topic.split('/');
+  const mode = parts[0];
+  if (!isProcessingMode(mode) || parts.length < 2) return undefined;
+  const name = parts[1];
+  const rest = parts.slice(2);
+  // A child id may itself contain slashes; everything after the fixed part belongs to it.
+  const child = (from: number) => (rest.length > from ? rest.slice(from).join('/') : undefined);
+  const up = (kind: TopicKind, xid?: string, childFrom = 0): TopicInfo | undefined => {
+    const c = child(childFrom);
+    if (c === '') return undefined;
+    return { direction: 'up', kind, mode, ...(xid !== undefined ? { xid } : {}), ...(c !== undefined ? { child: c } : {}) };
+  };
+  const down = (kind: TopicKind, xid?: string): TopicInfo | undefined =>
+    mode === 's' && rest.length === (xid !== undefined ? 1 : 0) ? { direction: 'down', kind, mode, ...(xid !== undefined ? { xid } : {}) } : undefined;
+  switch (name) {
+    case 'us':
+      return up('static');
+    case 'ud':
+      return up('default');
+    case 'uc':
+      return rest.length && rest[0] ? up('custom', rest[0], 1) : undefined;
+    case 'ut':
+      return mode === 's' && rest.length === 1 && rest[0] ? { direction: 'up', kind: 'template', mode, xid: rest[0] } : undefined;
+    case 'ucr':
+      return mode === 's' && !rest.length ? { direction: 'up', kind: 'credentials', mode } : undefined;
+    case 'uat':
+      return mode === 's' && !rest.length ? { direction: 'up', kind: 'token', mode } : undefined;
+    case 'ds':
+      return down('static');
+    case 'dd':
+      return down('default');
+    case 'dc':
+      return rest.length === 1 && rest[0] ? down('custom', rest[0]) : undefined;
+    case 'dt':
+      return down('template');
+    case 'dcr':
+      return down('credentials');
+    case 'dat':
+      return down('token');
+    case 'e':
+      return down('error');
+    default:
+      return undefined;
+  }
+}
+
+/** Characters a topic level may not contain (MQTT wildcards, separator and NUL). */
+const BAD_LEVEL = /[+#\u0000]/;
+
+export function checkChildId(child: string): string | undefined {
+  if (child === '') return 'the child device id is empty';
+  if (BAD_LEVEL.test(child)) return `the child device id ${JSON.stringify(child)} contains an MQTT wildcard or NUL`;
+  return undefined;
+}
+
+export function checkXid(xid: string): string | undefined {
+  if (!xid) return 'the template collection id (X-ID) is empty';
+  if (BAD_LEVEL.test(xid) || xid.includes('/')) return `the X-ID ${JSON.stringify(xid)} may not contain "/", "+", "#" or NUL`;
+  return undefined;
+}
+
+/** Build the upstream topic for static (`s/us`) or custom (`s/uc/<X-ID>`) messages, as a device or a child. */
+export function upstreamTopic(options: { mode?: ProcessingMode; xid?: string; child?: string }): string {
+  const mode = options.mode ?? 's';
+  if (!isProcessingMode(mode)) throw new Error(`unknown processing mode ${JSON.stringify(mode)}; use s, t, q or c`);
+  let topic = options.xid !== undefined ? `${mode}/uc/${options.xid}` : `${mode}/us`;
+  if (options.xid !== undefined) {
+    const bad = checkXid(options.xid);
+    if (bad) throw new Error(bad);
+  }
+  if (options.child !== undefined && options.child !== '') {
+    const bad = checkChildId(options.child);
+    if (bad) throw new Error(bad);
+    topic += '/' + options.child;
+  }
+  return topic;
+}
+
+/** Topic on which a template collection is registered. */
+export function templateTopic(xid: string): string {
+  const bad = checkXid(xid);
+  if (bad) throw new Error(bad);
+  return `s/ut/${xid}`;
+}
