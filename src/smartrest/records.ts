@@ -110,7 +110,7 @@ function compile(spec: TemplateSpec): Compiled {
   }
   c = {
     spec,
-    label: `${spec.id} (${spec.name})`,
+    label: spec.id ? `${spec.id} (${spec.name})` : spec.name, // custom templates (id 0) carry their message ID in the name
     offset: spec.target ? 1 : 0,
     fixed: spec.fields,
     repeat: spec.repeat && spec.repeat.fields.length > 0 ? spec.repeat : undefined,

@@ -1,0 +1,439 @@
+/**
+ * One MQTT client owned by one config node and shared by the nodes that use it (the model is Node-RED core's
+ * `10-mqtt.js`), without any Node-RED import so it can be tested on its own:
+ * - users register/deregister and get every status change (fan-out), the current one on registration;
+ * - our own reconnect loop (exponential backoff with jitter) instead of MQTT.js's fixed period, so that a
+ *   refused CONNACK can be retried or stopped on purpose (MQTT.js stops after a refusal by default);
+ * - subscriptions are kept here and replayed on every connect, one message listener dispatches them;
+ * - publishes while offline wait in a bounded queue (overflow rejects at once, never silently), and a
+ *   publish resolves only when the broker acknowledged it (QoS 1/2) or it was written (QoS 0); messages that
+ *   were in flight when the connection dropped are sent again first after the reconnect (at least once);
+ * - after a (re)connect the startup hook runs, then subscriptions are confirmed, then the queue drains;
+ * - close ends the client in any state, with a forced end after a short grace, and clears every timer.
+ * A fresh MQTT.js client is made for every connection attempt, and the old one's listeners are removed, so
+ * nothing accumulates across reconnects or redeploys.
+ */
+import { EventEmitter } from 'node:events';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import mqtt from 'mqtt';
+import type { IClientOptions, IClientPublishOptions, IPublishPacket, MqttClient } from 'mqtt';
+import { effectiveFilter, topicMatches } from './topic-match';
+
+export interface StatusLike {
+  fill?: 'red' | 'green' | 'yellow' | 'blue' | 'grey';
+  shape?: 'ring' | 'dot';
+  text?: string;
+}
+
+/** A node that uses the connection (only what the connection needs of it). */
+export interface ConnectionUser {
+  id: string;
+  status(status: StatusLike): void;
+}
+
+export interface BackoffOptions {
+  initialMs: number;
+  maxMs: number;
+  factor?: number;
+  /** Share of the delay that is random (0–1): the delay lies in [d·(1−jitter), d]. */
+  jitter?: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 1000, maxMs: 60000, factor: 2, jitter: 0.5 };
+
+/** Delay before reconnect attempt `attempt` (0-based). */
+export function backoffDelay(attempt: number, options: BackoffOptions = DEFAULT_BACKOFF, random: () => number = Math.random): number {
+  const factor = options.factor ?? 2;
+  const jitter = Math.min(1, Math.max(0, options.jitter ?? 0.5));
+  const d = Math.min(options.maxMs, options.initialMs * Math.pow(factor, Math.min(attempt, 30)));
+  return Math.round(d * (1 - jitter) + d * jitter * random());
+}
+
+export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'refused' | 'closed';
+
+export interface ConnectionOptions {
+  /** `mqtt://host:1883`, `mqtts://host:8883`, `ws://host/mqtt`, `wss://host:443/mqtt`. */
+  url: string;
+  clientId: string;
+  username?: string;
+  password?: string;
+  clean?: boolean;
+  keepalive?: number;
+  protocolVersion?: 3 | 4 | 5;
+  tls?: TlsOptions;
+  will?: { topic: string; payload: string | Buffer; qos?: 0 | 1 | 2; retain?: boolean };
+  connectTimeoutMs?: number;
+  backoff?: BackoffOptions;
+  /** After a refused CONNACK (3.1.1 return code or 5 reason code): retry with backoff (true) or stop until restart() (false). */
+  retryRefused?: (code: number) => boolean;
+  /** Text for a refusal code (status and log). */
+  describeRefusal?: (code: number) => string;
+  /** Bound of the offline queue. */
+  queueLimit?: { messages: number; bytes: number };
+  /** Runs after every connect, before subscriptions are replayed and the queue drains (a startup phase). */
+  onConnected?: (connection: MqttConnection) => Promise<void> | void;
+  /** Extra MQTT.js options (e.g. MQTT 5 properties). */
+  extra?: Partial<IClientOptions>;
+}
+
+export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPacket) => void;
+
+export interface PublishOptions {
+  qos?: 0 | 1 | 2;
+  retain?: boolean;
+  properties?: IClientPublishOptions['properties'];
+}
+
+export class QueueFullError extends Error {
+  constructor(limit: { messages: number; bytes: number }) {
+    super(`offline queue full (${limit.messages} messages / ${limit.bytes} bytes): message dropped`);
+    this.name = 'QueueFullError';
+  }
+}
+
+export class ConnectionClosedError extends Error {
+  constructor() {
+    super('the connection was closed before the message could be sent');
+    this.name = 'ConnectionClosedError';
+  }
+}
+
+interface Pending {
+  topic: string;
+  payload: string | Buffer;
+  options: PublishOptions;
+  bytes: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+  /** Client the message was handed to; acks from other (old) clients are ignored. */
+  sentOn?: MqttClient;
+}
+
+interface Subscription {
+  filter: string;
+  match: string;
+  qos: 0 | 1 | 2;
+  handlers: Set<MessageHandler>;
+}
+
+const MQTT3_REFUSALS: Record<number, string> = {
+  1: 'unacceptable protocol version',
+  2: 'client id rejected',
+  3: 'server unavailable',
+  4: 'bad username or password',
+  5: 'not authorized',
+};
+
+export function describeConnack(code: number): string {
+  return MQTT3_REFUSALS[code] ?? `refused with code ${code}`;
+}
+
+export class MqttConnection extends EventEmitter {
+  state: ConnectionState = 'idle';
+  /** Last refusal or error, for status and diagnostics. */
+  lastError?: string;
+  refusedCode?: number;
+  private options: ConnectionOptions;
+  private client?: MqttClient;
+  private readonly users = new Map<string, ConnectionUser>();
+  private readonly subs = new Map<string, Subscription>();
+  private queue: Pending[] = [];
+  private queueBytes = 0;
+  private readonly inflight = new Set<Pending>();
+  private attempt = 0;
+  private timer?: NodeJS.Timeout;
+  private connackCode?: number;
+  private currentStatus: StatusLike = { fill: 'grey', shape: 'ring', text: 'idle' };
+  private dropped = 0;
+
+  constructor(options: ConnectionOptions) {
+    super();
+    this.options = options;
+  }
+
+  /** Messages dropped because the offline queue was full, since start. */
+  get droppedCount(): number {
+    return this.dropped;
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** Add a user; the first one starts the connection. */
+  register(user: ConnectionUser): void {
+    this.users.set(user.id, user);
+    user.status(this.currentStatus);
+    if (this.state === 'idle') this.connect();
+  }
+
+  deregister(user: ConnectionUser): void {
+    if (this.users.delete(user.id)) user.status({});
+  }
+
+  get userCount(): number {
+    return this.users.size;
+  }
+
+  /** Start over with new options (e.g. new credentials after a refusal): the backoff resets. */
+  restart(options?: Partial<ConnectionOptions>): void {
+    if (this.state === 'closed') return;
+    if (options) this.options = { ...this.options, ...options };
+    this.teardown();
+    this.attempt = 0;
+    this.refusedCode = undefined;
+    this.connect();
+  }
+
+  private setStatus(status: StatusLike): void {
+    this.currentStatus = status;
+    for (const user of this.users.values()) user.status(status);
+    this.emit('status', status);
+  }
+
+  private connect(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.state = 'connecting';
+    this.setStatus({ fill: 'yellow', shape: 'ring', text: 'node-red:common.status.connecting' });
+    const o = this.options;
+    const client = mqtt.connect(o.url, {
+      clientId: o.clientId,
+      username: o.username,
+      password: o.password,
+      clean: o.clean ?? true,
+      keepalive: o.keepalive ?? 60,
+      protocolVersion: o.protocolVersion ?? 4,
+      reconnectPeriod: 0, // our own loop, with backoff and jitter
+      connectTimeout: o.connectTimeoutMs ?? 15000,
+      resubscribe: false, // replayed by us after the startup hook
+      ...(o.will ? { will: { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: o.will.qos ?? 1, retain: o.will.retain ?? false } } : {}),
+      ...(o.tls ?? {}),
+      ...(o.extra ?? {}),
+    } as IClientOptions);
+    client.setMaxListeners(0);
+    this.client = client;
+    this.connackCode = undefined;
+    client.on('connect', () => void this.onConnect(client));
+    client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet));
+    client.on('packetreceive', (packet) => {
+      // A second CONNACK with a refusal on an open connection (Cumulocity does that) arrives as a protocol
+      // error in MQTT.js; keep the platform's code from the raw packet.
+      if (packet.cmd === 'connack' && packet.returnCode) this.connackCode = packet.returnCode;
+      else if (packet.cmd === 'connack' && 'reasonCode' in packet && packet.reasonCode && packet.reasonCode >= 128) this.connackCode = packet.reasonCode;
+    });
+    client.on('error', (err: Error & { code?: unknown }) => {
+      if (typeof err.code === 'number' && this.connackCode === undefined && /refused|connack/i.test(err.message)) this.connackCode = err.code;
+      this.lastError = err.message;
+      this.emit('client-error', err);
+    });
+    client.on('close', () => this.onClose(client));
+  }
+
+  private async onConnect(client: MqttClient): Promise<void> {
+    if (client !== this.client) return;
+    this.attempt = 0;
+    this.refusedCode = undefined;
+    try {
+      await this.options.onConnected?.(this);
+      if (client !== this.client || !client.connected) return;
+      await Promise.all([...this.subs.values()].map((s) => this.brokerSubscribe(s)));
+    } catch (err) {
+      this.emit('client-error', err);
+    }
+    if (client !== this.client || !client.connected) return;
+    this.state = 'connected';
+    this.lastError = undefined;
+    this.setStatus({ fill: 'green', shape: 'dot', text: 'node-red:common.status.connected' });
+    this.emit('connected');
+    this.drain();
+  }
+
+  private onClose(client: MqttClient): void {
+    if (client !== this.client) return;
+    this.requeueInflight();
+    if (this.state === 'closed') return;
+    const code = this.connackCode;
+    client.removeAllListeners();
+    client.on('error', () => undefined); // late socket errors of a dead client must not crash the runtime
+    client.end(true);
+    this.client = undefined;
+    if (code) {
+      this.refusedCode = code;
+      this.lastError = `connection refused: ${(this.options.describeRefusal ?? describeConnack)(code)}`;
+      this.emit('refused', code);
+      if (!(this.options.retryRefused?.(code) ?? false)) {
+        this.state = 'refused';
+        this.setStatus({ fill: 'red', shape: 'ring', text: this.lastError });
+        return;
+      }
+    }
+    this.state = 'disconnected';
+    const delay = backoffDelay(this.attempt++, this.options.backoff ?? DEFAULT_BACKOFF);
+    this.setStatus({ fill: 'red', shape: 'ring', text: code ? `${this.lastError}; retry in ${Math.ceil(delay / 1000)} s` : 'node-red:common.status.disconnected' });
+    this.emit('disconnected', delay);
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** Messages handed to the old client but not acknowledged go first in the queue, in order. */
+  private requeueInflight(): void {
+    if (!this.inflight.size) return;
+    const again = [...this.inflight];
+    this.inflight.clear();
+    for (const p of again) {
+      p.sentOn = undefined;
+      this.queueBytes += p.bytes;
+    }
+    this.queue = again.concat(this.queue);
+  }
+
+  private dispatch(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    for (const s of this.subs.values()) {
+      if (!topicMatches(s.match, topic)) continue;
+      for (const h of s.handlers) {
+        try {
+          h(topic, payload, packet);
+        } catch (err) {
+          this.emit('client-error', err);
+        }
+      }
+    }
+  }
+
+  private brokerSubscribe(s: Subscription): Promise<void> {
+    const client = this.client;
+    if (!client || !client.connected) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      client.subscribe(s.filter, { qos: s.qos }, (err, granted) => {
+        if (err) return reject(err);
+        const g = granted?.[0];
+        if (g && (g.qos as number) >= 128) {
+          const e = new Error(`subscription to ${s.filter} refused by the broker (code ${g.qos})`);
+          this.emit('subscribe-refused', s.filter, g.qos);
+          return reject(e);
+        }
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Subscribe a handler; resolves when the broker confirmed (or at once while offline: the subscription is
+   * made on the next connect). Returns the function that removes this handler again.
+   */
+  async subscribe(filter: string, qos: 0 | 1 | 2, handler: MessageHandler): Promise<() => Promise<void>> {
+    let s = this.subs.get(filter);
+    const fresh = !s;
+    if (!s) {
+      s = { filter, match: effectiveFilter(filter), qos, handlers: new Set() };
+      this.subs.set(filter, s);
+    }
+    s.handlers.add(handler);
+    const sub = s;
+    if (fresh && this.state === 'connected') {
+      try {
+        await this.brokerSubscribe(sub);
+      } catch (err) {
+        sub.handlers.delete(handler);
+        if (!sub.handlers.size) this.subs.delete(filter);
+        throw err;
+      }
+    }
+    return async () => {
+      if (!sub.handlers.delete(handler) || sub.handlers.size) return;
+      this.subs.delete(filter);
+      const client = this.client;
+      if (client?.connected) await new Promise<void>((resolve) => client.unsubscribe(filter, () => resolve()));
+    };
+  }
+
+  /** Publish; resolves after PUBACK (QoS ≥ 1) or the write (QoS 0). Waits in the bounded queue while offline. */
+  publish(topic: string, payload: string | Buffer, options: PublishOptions = {}): Promise<void> {
+    if (this.state === 'closed') return Promise.reject(new ConnectionClosedError());
+    return new Promise((resolve, reject) => {
+      const p: Pending = { topic, payload, options, bytes: typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length, resolve, reject };
+      if (this.state === 'connected' && !this.queue.length) return this.send(p);
+      const limit = this.options.queueLimit ?? { messages: 1000, bytes: 10 * 1024 * 1024 };
+      if (this.queue.length >= limit.messages || this.queueBytes + p.bytes > limit.bytes) {
+        this.dropped++;
+        this.emit('overflow', topic);
+        return reject(new QueueFullError(limit));
+      }
+      this.queue.push(p);
+      this.queueBytes += p.bytes;
+    });
+  }
+
+  /** Publish without the queue, for a startup hook that runs before the connection counts as connected. */
+  publishNow(topic: string, payload: string | Buffer, options: PublishOptions = {}): Promise<void> {
+    const client = this.client;
+    if (!client?.connected) return Promise.reject(new Error('not connected'));
+    return new Promise((resolve, reject) => client.publish(topic, payload, { qos: options.qos ?? 0, retain: options.retain ?? false }, (err) => (err ? reject(err) : resolve())));
+  }
+
+  private send(p: Pending): void {
+    const client = this.client!;
+    p.sentOn = client;
+    this.inflight.add(p);
+    client.publish(p.topic, p.payload, { qos: p.options.qos ?? 0, retain: p.options.retain ?? false, ...(p.options.properties ? { properties: p.options.properties } : {}) }, (err) => {
+      if (p.sentOn !== client || !this.inflight.delete(p)) return; // re-queued after a disconnect
+      if (err) p.reject(err);
+      else p.resolve();
+    });
+  }
+
+  private drain(): void {
+    while (this.queue.length && this.state === 'connected' && this.client?.connected) {
+      const p = this.queue.shift()!;
+      this.queueBytes -= p.bytes;
+      this.send(p);
+    }
+  }
+
+  private teardown(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const client = this.client;
+    this.client = undefined;
+    if (client) {
+      this.requeueInflight();
+      client.removeAllListeners();
+      client.on('error', () => undefined);
+      client.end(true);
+    }
+  }
+
+  /** End the client in whatever state it is in; pending publishes are rejected. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const client = this.client;
+    this.client = undefined;
+    if (client) {
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          client.end(true);
+          resolve();
+        }, 2000);
+        client.end(false, {}, () => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      client.removeAllListeners();
+      client.on('error', () => undefined);
+    }
+    const pending = [...this.inflight, ...this.queue];
+    this.inflight.clear();
+    this.queue = [];
+    this.queueBytes = 0;
+    for (const p of pending) p.reject(new ConnectionClosedError());
+    for (const user of this.users.values()) user.status({});
+    this.users.clear();
+    this.subs.clear();
+    this.emit('closed');
+    this.removeAllListeners();
+  }
+}
