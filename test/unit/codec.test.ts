@@ -107,6 +107,16 @@ describe('codec: encoding (reference §9.4)', () => {
     assert.throws(() => serialize([[]]), /message ID/);
     assert.throws(() => serialize([['']]), /message ID/);
   });
+  it('writes bulk texts (32+ records) exactly like record by record, and names the failing record', () => {
+    const values = ['plain', 'a,b', ' lead', 'q"uote', 'l1\nl2', '', 'tab\t', '\u00a0x', 'back\\slash', '21.5'];
+    const records = Array.from({ length: 40 }, (_, i) => [String(200 + (i % 12)), values[i % values.length], values[(i * 7) % values.length], String(i)]);
+    for (const quote of ['backslash', 'double'] as const) {
+      assert.equal(serialize(records, { quote }), records.map((r) => serialize([r], { quote })).join('\n'));
+    }
+    const bad = records.map((r) => r.slice());
+    bad[34][2] = 'bell\u0007';
+    assert.throws(() => serialize(bad), /record 35, field 3: cannot encode/);
+  });
   it('refuses non-string fields', () => {
     assert.throws(() => serialize([['200', 5 as unknown as string]]), /fields must be strings, got number/);
   });
