@@ -51,8 +51,25 @@ fs.writeFileSync(path.join(userDir, 'settings.js'), settings);
 
 const flowFile = path.join(userDir, 'flows.json');
 if (!fs.existsSync(flowFile) || process.argv.includes('--reset')) {
-  fs.copyFileSync(path.join(root, 'examples', 'demo.json'), flowFile);
+  // Credentials written inline in the demo (its local demo device password) go to flows_cred.json, encrypted the
+  // way Node-RED does it (aes-256-ctr, key sha256(credentialSecret)), never into flows.json.
+  const flows = JSON.parse(fs.readFileSync(path.join(root, 'examples', 'demo.json'), 'utf8'));
+  const creds = {};
+  for (const n of flows) {
+    if (n.credentials) {
+      creds[n.id] = n.credentials;
+      delete n.credentials;
+    }
+  }
+  fs.writeFileSync(flowFile, JSON.stringify(flows, null, 2) + '\n');
   fs.rmSync(path.join(userDir, 'flows_cred.json'), { force: true });
+  if (Object.keys(creds).length) {
+    const key = crypto.createHash('sha256').update(fs.readFileSync(secretFile, 'utf8').trim()).digest();
+    const iv = crypto.randomBytes(16);
+    const cipher = crypto.createCipheriv('aes-256-ctr', key, iv);
+    const $ = iv.toString('hex') + cipher.update(JSON.stringify(creds), 'utf8', 'base64') + cipher.final('base64');
+    fs.writeFileSync(path.join(userDir, 'flows_cred.json'), JSON.stringify({ $ }, null, 2) + '\n', { mode: 0o600 });
+  }
   console.log('start: deployed the demo flow (examples/demo.json)');
 }
 

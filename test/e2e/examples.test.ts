@@ -77,6 +77,14 @@ function resolveExample(ex: ExampleFile): { expectations: ResolvedExpectation[];
   return { expectations, allowErrors: exp.allowErrors ?? 0 };
 }
 
+/** Extra explanation for failures that come from the machine rather than the example. */
+function hint(nr: NodeRedProcess, mark: number): string {
+  return nr.log.slice(mark).some((l) => /EADDRINUSE/.test(l))
+    ? '\nhint: a port this example listens on is taken (EADDRINUSE): examples use fixed ports, so a concurrent ' +
+        'test run, another node-red or a system mosquitto service on that port makes them fail'
+    : '';
+}
+
 function fromDebug(e: ResolvedExpectation, m: DebugEntry): boolean {
   return m.level === undefined && (m.id === e.debugId || m._alias === e.debugId);
 }
@@ -105,7 +113,7 @@ async function awaitExpectations(label: string, nr: NodeRedProcess, comms: Comms
         `${label}: debug node "${e.debug}" did not show the expected result ` +
           `(${e.payload !== undefined ? 'payload ' + show(e.payload) : ''}${e.match ? ' match ' + e.match.toString() : ''}, count ${count}): ${(err as Error).message}\n` +
           `received from "${e.debug}" (${seen.length}):\n  ${seen.join('\n  ') || '(nothing)'}\n` +
-          `node errors:\n  ${nodeErrors.join('\n  ') || '(none)'}\n${formatLog(nr.log, mark)}`,
+          `node errors:\n  ${nodeErrors.join('\n  ') || '(none)'}\n${formatLog(nr.log, mark)}${hint(nr, mark)}`,
       );
     }
   }
@@ -115,10 +123,10 @@ function assertNoErrors(label: string, nr: NodeRedProcess, comms: Comms, mark: n
   const logErrors = nr.errorsSince(mark);
   const nodeErrors = comms.messages.filter((m) => m.level === 20);
   assert.ok(logErrors.length <= allowErrors,
-    `${label}: ${logErrors.length} [error] line(s) in the node-red log (allowed ${allowErrors}):\n  ${logErrors.join('\n  ')}\n${formatLog(nr.log, mark)}`);
+    `${label}: ${logErrors.length} [error] line(s) in the node-red log (allowed ${allowErrors}):\n  ${logErrors.join('\n  ')}\n${formatLog(nr.log, mark)}${hint(nr, mark)}`);
   assert.ok(nodeErrors.length <= allowErrors,
     `${label}: ${nodeErrors.length} node error(s) in the debug sidebar (allowed ${allowErrors}):\n  ` +
-      nodeErrors.map((m) => `${m.type ?? ''} ${m.name || m.id}: ${m.msg}`).join('\n  '));
+      nodeErrors.map((m) => `${m.type ?? ''} ${m.name || m.id}: ${m.msg}`).join('\n  ') + hint(nr, mark));
 }
 
 function reportWarnings(t: TestContext, nr: NodeRedProcess, mark: number): void {

@@ -57,16 +57,44 @@ export function allowErrors(n: number, list: DebugExpectation[]): ExampleExpecta
 }
 
 export const EXPECTATIONS: Record<string, ExampleExpectation> = {};
-// TEMP-HARNESS-CHECK
 EXPECTATIONS['demo'] = [
   { debug: 'SmartREST line', match: (m) => m.topic === 's/us' && /^211,\d+(\.\d)?$/.test(m.payload) },
   { debug: 'decoded measurement', match: (p) => p.messageId === 211 && typeof p.values.value === 'number' },
+  // c8y-endpoint (issue #3): the same line published by a simulated device to the endpoint on 127.0.0.1:1883.
+  { debug: 'measurement from the device', match: (p) => p.messageId === 211 && typeof p.values.value === 'number' },
 ];
 EXPECTATIONS['smartrest-encode'] = [
-  { debug: 'encoded measurement', payload: '201,c8y_Env,,WRONG' },
-  { debug: 'encoded custom', match: (m) => m.topic === 's/uc/demoTemplates-v1' },
+  { debug: 'encoded measurement', match: (m) => m.topic === 's/us' && m.payload === '201,c8y_Env,,c8y_Temperature,T,21.5,C,c8y_Humidity,H,40,%' },
+  { debug: 'encoded as child', match: (m) => m.topic === 's/us/door-sensor-1' && m.payload === '301,c8y_DoorAlarm,"Door \\"A\\" open"\n400,c8y_Tick,"tick, tock"' },
+  { debug: 'encoded custom', match: (m) => m.topic === 's/uc/demoTemplates-v1' && m.payload === '999,,23.5' },
+  { debug: 'encoded custom', match: (m) => m.topic === 's/ut/demoTemplates-v1' && /^10,999,POST,MEASUREMENT,/.test(m.payload) },
 ];
-EXPECTATIONS['smartrest-decode'] = allowErrors(0, [
-  { debug: 'operation', match: (p) => true, count: 3 },
-  { debug: 'decode error', match: (m) => typeof m === 'string' },
-]);
+// The bad record of 'one good, one bad record' is caught by a Catch node, so it is no node error.
+EXPECTATIONS['smartrest-decode'] = [
+  { debug: 'operation', match: (p) => p.name === 'c8y_Restart' && p.device === 'dev01' },
+  { debug: 'operation', match: (p) => p.name === 'c8y_Command' && p.device === 'dev01' && p.values.command === 'echo "hello"\nuptime' },
+  { debug: 'operation', match: (p) => p.name === 'c8y_RelayArray' && p.device === 'relay-box' && p.values.states.join() === 'OPEN,CLOSED,OPEN' },
+  // this debug node shows msg.payload.values
+  { debug: 'credentials', match: (v) => JSON.stringify(v) === JSON.stringify({ tenant: 't12345', username: 'device_dev01', password: 's3cr,et' }) },
+  { debug: 'operation', match: (p) => p.name === 'c8y_Restart' && p.device === 'dev02' },
+  { debug: 'decode error', match: (m) => typeof m === 'string' && /1 of 2 records .*record 1 .*unterminated quote/.test(m) },
+];
+// Datacake (issue #5). Offline and without a token (credentials are never in an example) the broker node
+// starts no connection: the in-node shows `no token`, out-nodes show their writes as waiting in the queue.
+EXPECTATIONS['datacake-to-dashboard'] = [
+  { debug: 'in-node status', match: (s) => s && s.fill === 'red' && /no token/.test(s.text) },
+];
+EXPECTATIONS['datacake-sensor'] = [
+  { debug: 'sent to Datacake', payload: { TEMPERATURE: 21.5, HUMIDITY: 40, DOOR_OPEN: false } },
+  { debug: 'out-node status', match: (s) => s && /no token · 3 waiting/.test(s.text) },
+];
+EXPECTATIONS['datacake-relay'] = [
+  { debug: 'relayed value', match: (m) => m.payload === true && m.datacake && m.datacake.field === 'RELAY' },
+  { debug: 'relay status', match: (s) => s && /no token · 1 waiting/.test(s.text) },
+];
+// c8y-endpoint (issue #3): endpoint on 127.0.0.1:1884, a simulated device of core MQTT nodes, an operation round trip.
+EXPECTATIONS['c8y-endpoint'] = [
+  { debug: 'decoded measurements', match: (p) => p.messageId === 211 && typeof p.values.value === 'number' },
+  { debug: 'operation on the device', match: (p) => p === '510,c8y-example-device' },
+  { debug: 'operation status', match: (p) => p.fragment === 'c8y_Restart' && p.status === 'SUCCESSFUL' },
+];

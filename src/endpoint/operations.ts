@@ -1,0 +1,166 @@
+/**
+ * Operations per device, as the platform keeps them (reference §4.5, §10): PENDING → EXECUTING →
+ * SUCCESSFUL / FAILED. `501`–`503` act on the oldest operation with the fragment (501: PENDING, 502/503:
+ * EXECUTING), `504`–`506` on an id that must belong to the device, `507` fails every EXECUTING one.
+ * Operations live in memory: a restart of Node-RED forgets them (decision; the flow that created them gets
+ * every change and may persist what it needs).
+ */
+import { parse, serializeRecord } from '../smartrest/codec';
+import { findTemplate } from '../smartrest/catalogue';
+import { recordList } from '../smartrest/message';
+import { recordToFields, SmartRestRecordError } from '../smartrest/records';
+import type { RecordInput } from '../smartrest/types';
+
+export type OperationStatus = 'PENDING' | 'EXECUTING' | 'SUCCESSFUL' | 'FAILED';
+
+export interface Operation {
+  /** Numeric text, unique per endpoint. */
+  id: string;
+  /** Root device whose connection receives it (on s/ds or s/dc/<X-ID>). */
+  deviceId: string;
+  /** External id of the device or child that executes it (field 1 of static operation lines). */
+  target: string;
+  /** Operation fragment, e.g. `c8y_Restart` (empty when unknown, e.g. custom lines without msg.fragment). */
+  fragment: string;
+  messageId: number | string;
+  /** Downstream topic: `s/ds` or `s/dc/<X-ID>`. */
+  topic: string;
+  /** The SmartREST line sent to the device. */
+  line: string;
+  status: OperationStatus;
+  created: string;
+  updated: string;
+  failureReason?: string;
+  /** Extra parameters of 503/506 (e.g. the result of c8y_Command). */
+  parameters?: string[];
+}
+
+/** Finished operations kept per device (for 504–506 lookups and inspection). */
+const FINISHED_KEPT = 100;
+/** Open (PENDING/EXECUTING) operations allowed per device. */
+export const OPEN_LIMIT = 1000;
+
+export class OperationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OperationError';
+  }
+}
+
+export interface EncodedOperation {
+  line: string;
+  fragment: string;
+  messageId: number | string;
+  target: string;
+}
+
+/**
+ * Encode operation records (any form smartrest-encode accepts) for `target`. Static lines must be downstream
+ * operations (510–531); named records get `device` = target when they have none; raw/array records carry the
+ * target as their first field and it must be `target`. With `xid`, records are custom lines sent unchecked.
+ */
+export function encodeOperations(payload: unknown, target: string, options: { xid?: string; fragment?: string } = {}): EncodedOperation[] {
+  const inputs: RecordInput[] = typeof payload === 'string' ? parse(payload).map((r) => r as RecordInput) : recordList(payload);
+  return inputs.map((input, i) => {
+    if (options.xid !== undefined) {
+      const fields = recordToFields(input, { index: i + 1, allowUnknown: true });
+      return { line: serializeRecord(fields), fragment: options.fragment ?? '', messageId: fields[0], target };
+    }
+    let rec = input;
+    if (!Array.isArray(rec) && rec && typeof rec === 'object' && 'values' in rec && rec.device === undefined) rec = { ...rec, device: target };
+    const fields = recordToFields(rec, { index: i + 1 });
+    const spec = findTemplate(fields[0]);
+    if (!spec || spec.category !== 'operation' || !spec.operation) {
+      throw new SmartRestRecordError(`message ID ${fields[0]} is not a downstream operation template (510–531)`, { record: i + 1 });
+    }
+    if (fields[1] !== target) {
+      throw new SmartRestRecordError(`the operation targets ${JSON.stringify(fields[1] ?? '')}, but the message addresses ${JSON.stringify(target)} (msg.child, else msg.device)`, { record: i + 1, template: String(spec.id), field: 'device' });
+    }
+    return { line: serializeRecord(fields), fragment: spec.operation, messageId: spec.id, target };
+  });
+}
+
+export class OperationStore {
+  private readonly byDevice = new Map<string, Operation[]>();
+  private readonly byId = new Map<string, Operation>();
+  private nextId = 1;
+
+  create(op: Pick<Operation, 'deviceId' | 'target' | 'fragment' | 'messageId' | 'topic' | 'line'>): Operation {
+    const list = this.list(op.deviceId);
+    const open = list.reduce((n, o) => n + (o.status === 'PENDING' || o.status === 'EXECUTING' ? 1 : 0), 0);
+    if (open >= OPEN_LIMIT) throw new OperationError(`device ${op.deviceId} already has ${open} open operations (limit ${OPEN_LIMIT})`);
+    const now = new Date().toISOString();
+    const o: Operation = { ...op, id: String(this.nextId++), status: 'PENDING', created: now, updated: now };
+    list.push(o);
+    this.byId.set(o.id, o);
+    return o;
+  }
+
+  get(id: string): Operation | undefined {
+    return this.byId.get(id);
+  }
+
+  /** PENDING operations of a device, oldest first. */
+  pending(deviceId: string): Operation[] {
+    return (this.byDevice.get(deviceId) ?? []).filter((o) => o.status === 'PENDING');
+  }
+
+  all(deviceId?: string): Operation[] {
+    return deviceId !== undefined ? (this.byDevice.get(deviceId) ?? []).slice() : [...this.byId.values()];
+  }
+
+  /** 501 / 502 / 503. `target` is the device or child the status line was published for. */
+  setByFragment(deviceId: string, target: string, fragment: string, to: 'EXECUTING' | 'FAILED' | 'SUCCESSFUL', extra: { failureReason?: string; parameters?: string[] } = {}): Operation {
+    const from: OperationStatus = to === 'EXECUTING' ? 'PENDING' : 'EXECUTING';
+    const op = (this.byDevice.get(deviceId) ?? []).find((o) => o.status === from && o.fragment === fragment && o.target === target);
+    if (!op) throw new OperationError(`no ${from} operation with fragment ${fragment} for device ${target}`);
+    return this.move(op, to, extra);
+  }
+
+  /** 504 / 505 / 506: the operation must belong to the device (or one of its children). */
+  setById(deviceId: string, id: string, to: 'EXECUTING' | 'FAILED' | 'SUCCESSFUL', extra: { failureReason?: string; parameters?: string[] } = {}): Operation {
+    const op = this.byId.get(id);
+    if (!op || op.deviceId !== deviceId) throw new OperationError(`operation with id ${id} for device ${deviceId} not found`);
+    const ok = to === 'EXECUTING' ? op.status === 'PENDING' || op.status === 'EXECUTING' : op.status === 'PENDING' || op.status === 'EXECUTING';
+    if (!ok) throw new OperationError(`operation ${id} is already ${op.status}`);
+    if (op.status === to) return op;
+    return this.move(op, to, extra);
+  }
+
+  /** 507: fail every EXECUTING operation (of `fragment`, when given) of the device or child. */
+  failExecuting(deviceId: string, target: string, fragment: string | undefined, reason: string | undefined): Operation[] {
+    const ops = (this.byDevice.get(deviceId) ?? []).filter((o) => o.status === 'EXECUTING' && o.target === target && (!fragment || o.fragment === fragment));
+    return ops.map((o) => this.move(o, 'FAILED', { failureReason: reason }));
+  }
+
+  private move(op: Operation, to: OperationStatus, extra: { failureReason?: string; parameters?: string[] }): Operation {
+    op.status = to;
+    op.updated = new Date().toISOString();
+    if (to === 'FAILED' && extra.failureReason !== undefined) op.failureReason = extra.failureReason;
+    if (to === 'SUCCESSFUL' && extra.parameters?.length) op.parameters = extra.parameters;
+    if (to === 'SUCCESSFUL' || to === 'FAILED') this.trim(op.deviceId);
+    return { ...op };
+  }
+
+  private list(deviceId: string): Operation[] {
+    let list = this.byDevice.get(deviceId);
+    if (!list) this.byDevice.set(deviceId, (list = []));
+    return list;
+  }
+
+  /** Drop the oldest finished operations beyond FINISHED_KEPT. */
+  private trim(deviceId: string): void {
+    const list = this.byDevice.get(deviceId);
+    if (!list) return;
+    let finished = list.reduce((n, o) => n + (o.status === 'SUCCESSFUL' || o.status === 'FAILED' ? 1 : 0), 0);
+    if (finished <= FINISHED_KEPT) return;
+    const keep: Operation[] = [];
+    for (const o of list) {
+      if (finished > FINISHED_KEPT && (o.status === 'SUCCESSFUL' || o.status === 'FAILED')) {
+        finished--;
+        this.byId.delete(o.id);
+      } else keep.push(o);
+    }
+    this.byDevice.set(deviceId, keep);
+  }
+}

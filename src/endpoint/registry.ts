@@ -1,0 +1,175 @@
+/**
+ * Device credentials: username `device_<deviceId>` and a password stored only as a salted scrypt hash.
+ * Persisted as JSON in a file the endpoint node passes in (under the Node-RED user dir), written atomically.
+ *
+ * Decisions:
+ * - Issued passwords are 144 random bits; key stretching adds nothing to such secrets, so they are hashed with a
+ *   light scrypt cost (N=2^10) that keeps thousands of first connections cheap. Passwords a user types
+ *   (static entries in the endpoint's editor) get N=2^15. The cost is stored per entry.
+ * - A successful verification is remembered as an HMAC (process-random key) so that reconnects do not pay
+ *   scrypt again; the memo is dropped when the entry changes.
+ * - Static entries from the editor live in memory only (the editor's credentials are their store) and win over
+ *   file entries of the same device.
+ */
+import * as crypto from 'node:crypto';
+import { checkDeviceId } from './clientid';
+import { readJsonFile, writeJsonFileSync } from './jsonfile';
+
+export interface DeviceCredential {
+  deviceId: string;
+  username: string;
+  /** base64 salt and scrypt hash. */
+  salt: string;
+  hash: string;
+  /** scrypt cost parameter N. */
+  cost: number;
+  created: string;
+  source: 'registration' | 'static';
+}
+
+interface RegistryFile {
+  version: 1;
+  devices: DeviceCredential[];
+}
+
+export const ISSUED_COST = 1 << 10;
+export const TYPED_COST = 1 << 15;
+const KEYLEN = 32;
+
+export function usernameFor(deviceId: string): string {
+  return `device_${deviceId}`;
+}
+
+export function generatePassword(): string {
+  return crypto.randomBytes(18).toString('base64url');
+}
+
+function scrypt(password: string, salt: Buffer, cost: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    crypto.scrypt(password, salt, KEYLEN, { N: cost, r: 8, p: 1, maxmem: 256 * cost * 8 + 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key)));
+  });
+}
+
+export class DeviceRegistry {
+  private readonly byUser = new Map<string, DeviceCredential>();
+  private readonly byDevice = new Map<string, DeviceCredential>();
+  private readonly memo = new Map<string, Buffer>();
+  private readonly memoKey = crypto.randomBytes(32);
+
+  /** @param file JSON file to load from and persist to; undefined keeps everything in memory. */
+  constructor(readonly file?: string) {
+    if (file) {
+      const data = readJsonFile<RegistryFile>(file);
+      for (const d of data?.devices ?? []) if (d && typeof d.username === 'string') this.put(d);
+    }
+  }
+
+  get size(): number {
+    return this.byDevice.size;
+  }
+
+  list(): Omit<DeviceCredential, 'salt' | 'hash'>[] {
+    return [...this.byDevice.values()].map(({ salt: _s, hash: _h, ...rest }) => rest);
+  }
+
+  has(deviceId: string): boolean {
+    return this.byDevice.has(deviceId);
+  }
+
+  /** Issue fresh credentials for a device (registration); replaces earlier ones and persists. */
+  async issue(deviceId: string): Promise<{ username: string; password: string }> {
+    const password = generatePassword();
+    await this.set(deviceId, password, 'registration');
+    return { username: usernameFor(deviceId), password };
+  }
+
+  /** Set a device's password. `static` entries are not written to the file. */
+  async set(deviceId: string, password: string, source: DeviceCredential['source'] = 'static'): Promise<DeviceCredential> {
+    const bad = checkDeviceId(deviceId);
+    if (bad) throw new Error(bad);
+    if (typeof password !== 'string' || password === '') throw new Error(`the password of device ${deviceId} is empty`);
+    const cost = source === 'registration' ? ISSUED_COST : TYPED_COST;
+    const salt = crypto.randomBytes(16);
+    const hash = await scrypt(password, salt, cost);
+    const entry: DeviceCredential = {
+      deviceId,
+      username: usernameFor(deviceId),
+      salt: salt.toString('base64'),
+      hash: hash.toString('base64'),
+      cost,
+      created: new Date().toISOString(),
+      source,
+    };
+    this.put(entry);
+    if (source === 'registration') this.save();
+    return entry;
+  }
+
+  remove(deviceId: string): boolean {
+    const e = this.byDevice.get(deviceId);
+    if (!e) return false;
+    this.byDevice.delete(deviceId);
+    this.byUser.delete(e.username);
+    this.memo.delete(e.username);
+    if (e.source === 'registration') this.save();
+    return true;
+  }
+
+  /** The entry when `password` is right for `username` (without tenant), else undefined. */
+  async verify(username: string, password: string | Buffer | undefined): Promise<DeviceCredential | undefined> {
+    const e = this.byUser.get(username);
+    if (!e || password === undefined) return undefined;
+    const pw = typeof password === 'string' ? password : password.toString('utf8');
+    const mac = crypto.createHmac('sha256', this.memoKey).update(e.hash).update('\0').update(pw).digest();
+    const known = this.memo.get(username);
+    if (known && crypto.timingSafeEqual(known, mac)) return e;
+    const hash = await scrypt(pw, Buffer.from(e.salt, 'base64'), e.cost);
+    if (this.byUser.get(username) !== e) return undefined; // changed meanwhile
+    if (!crypto.timingSafeEqual(hash, Buffer.from(e.hash, 'base64'))) return undefined;
+    this.memo.set(username, mac);
+    return e;
+  }
+
+  private put(e: DeviceCredential): void {
+    const old = this.byDevice.get(e.deviceId);
+    if (old) {
+      this.byUser.delete(old.username);
+      this.memo.delete(old.username);
+    }
+    this.byDevice.set(e.deviceId, e);
+    this.byUser.set(e.username, e);
+    this.memo.delete(e.username);
+  }
+
+  /** Persist the registration entries (atomically). */
+  save(): void {
+    if (!this.file) return;
+    const devices = [...this.byDevice.values()].filter((d) => d.source === 'registration');
+    writeJsonFileSync(this.file, { version: 1, devices } satisfies RegistryFile);
+  }
+}
+
+/** Constant-time comparison of two secrets of any length. */
+export function sameSecret(a: string | Buffer | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined || b === '') return false;
+  const x = crypto.createHash('sha256').update(a).digest();
+  const y = crypto.createHash('sha256').update(b).digest();
+  return crypto.timingSafeEqual(x, y);
+}
+
+/** `id:password` pairs separated by whitespace or commas. */
+/** Devices typed in the endpoint editor: */
+export function parseStaticDevices(text: string | undefined): { deviceId: string; password: string }[] {
+  const out: { deviceId: string; password: string }[] = [];
+  for (const item of (text ?? '').split(/[\s,]+/)) {
+    if (!item) continue;
+    const colon = item.indexOf(':');
+    if (colon <= 0 || colon === item.length - 1) throw new Error(`device entry ${JSON.stringify(item.slice(0, 30))} is not deviceId:password`);
+    const deviceId = item.slice(0, colon);
+    const bad = checkDeviceId(deviceId);
+    if (bad) throw new Error(bad);
+    out.push({ deviceId, password: item.slice(colon + 1) });
+  }
+  return out;
+}
+

@@ -1,0 +1,45 @@
+import type { NodeDef } from 'node-red';
+import type { Operation } from '../../endpoint/operations';
+import type { RecordKind } from '../../endpoint/server';
+import type { DecodedRecord, ProcessingMode } from '../../smartrest/types';
+
+/** What the filter of `c8y-endpoint-in` selects. */
+export type EndpointInFilter = 'all' | RecordKind;
+
+/** Editor configuration of `c8y-endpoint-in`. */
+export interface C8yEndpointInConfig extends NodeDef {
+  endpoint: string;
+  filter: EndpointInFilter;
+  /** Only this device's traffic (exact device id); empty = every device. */
+  device: string;
+  /** Raise refused device input as errors on this node (default true). */
+  reportErrors?: boolean;
+}
+
+/** Message contract of `c8y-endpoint-in`: one message per record a device published. */
+export interface C8yEndpointInOutput {
+  /** The decoded record, the same shape as `smartrest-decode` emits. */
+  payload: DecodedRecord;
+  /** Device id from the ClientId. */
+  device: string;
+  /** Child device id from the topic (`s/us/<child>`), if any. */
+  child?: string;
+  mode: ProcessingMode;
+  tenant: string;
+  /** Topic as the device published it (`s/us`, `t/us/child1`, `s/uc/<X-ID>`, …). */
+  topic: string;
+  /** Record kind (what the filter selects). */
+  kind: RecordKind;
+  /** Operation status records (501–507): the operations they changed, after the change. */
+  operations?: Operation[];
+}
+
+/** What a Catch node receives when a device sent something the endpoint refused (also sent to it on `s/e`). */
+export interface C8yEndpointInErrorMsg {
+  /** The refused payload (or the bad record). */
+  payload?: string;
+  device?: string;
+  topic?: string;
+  /** The `s/e` line, e.g. `40,999,No static template for this message id`. */
+  smartrestError: { code: number; id: string; text: string; line: string };
+}

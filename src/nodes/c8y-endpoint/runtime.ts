@@ -1,0 +1,187 @@
+/**
+ * `c8y-endpoint` (config node): owns ONE EndpointServer shared by every node that uses it.
+ *
+ * - The server starts when the first user registers and stops shortly (1 s) after the last one leaves, so a
+ *   redeploy of only the user nodes keeps devices connected while removing them all frees the port.
+ * - `close(removed, done)` always closes the server (ports freed, every client disconnected) before `done`,
+ *   so a redeployed endpoint can bind the same port; closing takes at most ~3 s.
+ * - A port that cannot be bound is retried every 5 s while users exist (e.g. another program still holds it).
+ * - Device credentials persist under the Node-RED user dir; secrets only in credentials.
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { NodeAPI, NodeStatus } from 'node-red';
+import type { TlsOptions } from 'node:tls';
+import { DeviceRegistry, parseStaticDevices } from '../../endpoint/registry';
+import { Inventory } from '../../endpoint/inventory';
+import { EndpointServer, type ClientCounts } from '../../endpoint/server';
+import { errorText, shortText } from '../shared/errors';
+import type { C8yEndpointConfig, C8yEndpointCredentials, C8yEndpointNode, EndpointUser } from './types';
+
+const RETRY_MS = 5000;
+const IDLE_STOP_MS = 1000;
+
+function portOf(value: unknown, fallback: number): number {
+  if (value === '' || value === undefined || value === null) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`invalid port ${JSON.stringify(value)}`);
+  return n;
+}
+
+export = function register(RED: NodeAPI): void {
+  function C8yEndpointNode(this: C8yEndpointNode, config: C8yEndpointConfig) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const users = new Map<string, { user: EndpointUser; detach?: () => void }>();
+    let server: EndpointServer | undefined;
+    let starting: Promise<void> | undefined;
+    let retryTimer: NodeJS.Timeout | undefined;
+    let idleTimer: NodeJS.Timeout | undefined;
+    let closed = false;
+    let status: NodeStatus = { fill: 'grey', shape: 'ring', text: 'idle' };
+    const host = (config.host || '127.0.0.1').trim();
+    const tenant = (config.tenant || 'edge').trim();
+
+    const userDir = (RED.settings as unknown as { userDir?: string }).userDir || path.join(os.tmpdir(), 'node-red-c8y-endpoint');
+    const base = config.registryFile ? path.resolve(userDir, config.registryFile) : path.join(userDir, 'c8y-endpoint', `${node.id}-devices.json`);
+    const inventoryFile = base.replace(/(\.json)?$/, '').replace(/-devices$/, '') + '-inventory.json';
+
+    function setStatus(s: NodeStatus) {
+      status = s;
+      for (const { user } of users.values()) user.endpointStatus(s);
+    }
+
+    function listening(counts?: ClientCounts) {
+      if (!server) return;
+      const a = server.addresses;
+      const ports = [a.mqtt !== undefined ? `${a.mqtt}` : '', a.tls !== undefined ? `tls ${a.tls}` : '', a.ws !== undefined ? `ws ${a.ws}` : ''].filter(Boolean).join(', ');
+      const c = counts ?? server.clientCounts();
+      setStatus({ fill: 'green', shape: 'dot', text: `${host}:${ports} · ${c.devices} device${c.devices === 1 ? '' : 's'}${c.bootstrap ? ` · ${c.bootstrap} registering` : ''}` });
+    }
+
+    async function start(): Promise<void> {
+      if (server || starting || closed) return;
+      setStatus({ fill: 'yellow', shape: 'ring', text: 'starting' });
+      starting = (async () => {
+        let s: EndpointServer | undefined;
+        try {
+          const creds = (node.credentials ?? {}) as C8yEndpointCredentials;
+          const registry = new DeviceRegistry(base);
+          for (const d of parseStaticDevices(creds.devices)) await registry.set(d.deviceId, d.password, 'static');
+          let tlsOptions: TlsOptions | undefined;
+          if (config.usetls) {
+            const tlsNode = RED.nodes.getNode(config.tls) as unknown as { addTLSOptions(o: Record<string, unknown>): void } | null;
+            if (!tlsNode) throw new Error('TLS is enabled but no TLS configuration is selected');
+            const o: Record<string, unknown> = {};
+            tlsNode.addTLSOptions(o);
+            if (!o.key || !o.cert) throw new Error('the TLS configuration needs a certificate and a private key');
+            // Client certificates are requested, verified against the CA, and accepted when their CN is the device id.
+            tlsOptions = { key: o.key as string, cert: o.cert as string, ...(o.ca ? { ca: o.ca as string, requestCert: true } : {}), ...(o.passphrase ? { passphrase: o.passphrase as string } : {}) };
+          }
+          const service = config.serviceUser && creds.servicePassword ? { username: config.serviceUser.trim(), password: creds.servicePassword } : null;
+          const bootstrap = creds.bootstrapPassword ? { username: (config.bootstrapUser || 'devicebootstrap').trim(), password: creds.bootstrapPassword } : null;
+          s = await EndpointServer.start({
+            host,
+            port: portOf(config.port, 1883),
+            tls: tlsOptions ? { port: portOf(config.tlsPort, 8883), options: tlsOptions } : null,
+            ws: config.usews ? { port: portOf(config.wsPort, 8083) } : null,
+            tenant,
+            service,
+            bootstrap,
+            registry,
+            inventory: new Inventory(inventoryFile),
+          });
+          if (closed || users.size === 0) {
+            await s.close();
+            return;
+          }
+          server = s;
+          s.on('clients', listening);
+          s.on('refused', (r: { clientId?: string; code: number; reason: string; remoteAddress?: string }) =>
+            node.debug(`refused connection ${JSON.stringify(r.clientId ?? '')} from ${r.remoteAddress ?? '?'}: CONNACK ${r.code} (${r.reason})`),
+          );
+          for (const entry of users.values()) entry.detach = entry.user.attach(s);
+          node.log(`listening on ${host} ${JSON.stringify(s.addresses)}, tenant ${tenant}`);
+          listening();
+        } catch (err) {
+          if (s && s !== server) await s.close().catch(() => undefined);
+          node.error(`endpoint: ${errorText(err)}`);
+          setStatus({ fill: 'red', shape: 'ring', text: shortText(errorText(err)) });
+          if (!closed && users.size > 0) {
+            retryTimer = setTimeout(() => {
+              retryTimer = undefined;
+              void start();
+            }, RETRY_MS);
+          }
+        } finally {
+          starting = undefined;
+        }
+      })();
+      return starting;
+    }
+
+    async function stop(): Promise<void> {
+      if (retryTimer) clearTimeout(retryTimer);
+      if (idleTimer) clearTimeout(idleTimer);
+      retryTimer = idleTimer = undefined;
+      if (starting) await starting;
+      const s = server;
+      server = undefined;
+      for (const entry of users.values()) {
+        entry.detach?.();
+        entry.detach = undefined;
+      }
+      if (s) {
+        s.removeAllListeners();
+        await s.close();
+      }
+    }
+
+    node.register = (user: EndpointUser) => {
+      if (idleTimer) {
+        clearTimeout(idleTimer);
+        idleTimer = undefined;
+      }
+      const entry: { user: EndpointUser; detach?: () => void } = { user };
+      users.set(user.node.id, entry);
+      user.endpointStatus(status);
+      if (server) entry.detach = user.attach(server);
+      else void start();
+    };
+
+    node.deregister = (user: EndpointUser) => {
+      const entry = users.get(user.node.id);
+      if (!entry || entry.user !== user) return;
+      entry.detach?.();
+      users.delete(user.node.id);
+      if (users.size === 0 && !closed && !idleTimer) {
+        idleTimer = setTimeout(() => {
+          idleTimer = undefined;
+          if (users.size === 0) {
+            void stop().then(() => setStatus({ fill: 'grey', shape: 'ring', text: 'idle' }));
+          }
+        }, IDLE_STOP_MS);
+      }
+    };
+
+    node.server = () => server;
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      closed = true;
+      stop()
+        .catch((err) => node.warn(`endpoint close: ${errorText(err)}`))
+        .finally(() => {
+          users.clear();
+          done();
+        });
+    });
+  }
+
+  RED.nodes.registerType('c8y-endpoint', C8yEndpointNode as never, {
+    credentials: {
+      bootstrapPassword: { type: 'password' },
+      servicePassword: { type: 'password' },
+      devices: { type: 'password' },
+    },
+  });
+};
