@@ -74,9 +74,31 @@ export interface ConnectionOptions {
   onConnected?: (connection: MqttConnection) => Promise<void> | void;
   /** Extra MQTT.js options (e.g. MQTT 5 properties). */
   extra?: Partial<IClientOptions>;
+  /**
+   * Manual acknowledgement of incoming QoS 1 messages: handlers subscribed with `{ manualAck: true }` get an
+   * `ack` function as 4th argument and the PUBACK goes out only when every such handler called it (e.g. a bridge
+   * acknowledges the source only after the target acknowledged). Handlers without the flag count as acknowledged
+   * when they return. See `deferAck` for how this is done with MQTT.js.
+   */
+  manualAcks?: boolean;
+  /** Disable Nagle's algorithm on the TCP socket (small deferred acknowledgements go out at once). */
+  noDelay?: boolean;
 }
 
-export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPacket) => void;
+/** Acknowledges an incoming QoS 1 message (manual acknowledgement); calling it more than once does nothing. */
+export type Ack = () => void;
+export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPacket, ack?: Ack) => void;
+
+/** Per-subscription options: manual acknowledgement and MQTT 5 subscription options. */
+export interface SubscribeOptions {
+  manualAck?: boolean;
+  /** MQTT 5 No-Local: the broker does not send this client's own publishes back. */
+  nl?: boolean;
+  /** MQTT 5 Retain As Published. */
+  rap?: boolean;
+  /** MQTT 5 Retain Handling: 0 send retained on subscribe, 1 only for a new subscription, 2 never. */
+  rh?: 0 | 1 | 2;
+}
 
 export interface PublishOptions {
   qos?: 0 | 1 | 2;
@@ -114,6 +136,21 @@ interface Subscription {
   match: string;
   qos: 0 | 1 | 2;
   handlers: Set<MessageHandler>;
+  /** Handlers that acknowledge manually. */
+  manual: Set<MessageHandler>;
+  options: SubscribeOptions;
+}
+
+/** Returned by our `handleMessage` override to MQTT.js: "do not send the PUBACK now, it is sent later". */
+const DEFERRED = new Error('acknowledgement deferred');
+
+interface AckTracker {
+  client: MqttClient;
+  messageId: number;
+  pending: number;
+  sent: boolean;
+  /** True while MQTT.js is still inside its own publish handling (then MQTT.js sends the PUBACK itself). */
+  sync: boolean;
 }
 
 const MQTT3_REFUSALS: Record<number, string> = {
@@ -158,6 +195,34 @@ export class MqttConnection extends EventEmitter {
 
   get queued(): number {
     return this.queue.length;
+  }
+
+  /**
+   * Stop reading from the socket (TCP back-pressure: the broker keeps the backlog) until `resumeIncoming()`.
+   * Used by a bridge whose outbox is full with the `stop-consuming` policy. Applies to the current client only: a
+   * reconnect starts reading again (the CONNACK must be read), and the caller pauses again when still full.
+   */
+  pauseIncoming(): void {
+    this.incomingPaused = true;
+  }
+
+  resumeIncoming(): void {
+    this.incomingPaused = false;
+    const held = this.heldPump;
+    this.heldPump = undefined;
+    held?.();
+  }
+  private incomingPaused = false;
+  /** MQTT.js's packet pump, held while incoming is paused (needs `manualAcks`, whose hook is used). */
+  private heldPump?: () => void;
+
+  /** Publishes handed to the client and not yet acknowledged. */
+  get inflightCount(): number {
+    return this.inflight.size;
+  }
+
+  get protocolVersion(): 3 | 4 | 5 {
+    return this.options.protocolVersion ?? 4;
   }
 
   /** Add a user; the first one starts the connection. */
@@ -212,9 +277,13 @@ export class MqttConnection extends EventEmitter {
       ...(o.extra ?? {}),
     } as IClientOptions);
     client.setMaxListeners(0);
+    if (o.manualAcks) this.deferAck(client);
     this.client = client;
     this.connackCode = undefined;
-    client.on('connect', () => void this.onConnect(client));
+    client.on('connect', () => {
+      if (o.noDelay) (client as unknown as { stream?: { setNoDelay?: (v: boolean) => void } }).stream?.setNoDelay?.(true);
+      void this.onConnect(client);
+    });
     client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet));
     client.on('packetreceive', (packet) => {
       // A second CONNACK with a refusal on an open connection (Cumulocity does that) arrives as a protocol
@@ -285,14 +354,65 @@ export class MqttConnection extends EventEmitter {
       this.queueBytes += p.bytes;
     }
     this.queue = again.concat(this.queue);
+    this.emit('requeued', again.length);
+  }
+
+  private tracker?: AckTracker;
+
+  /**
+   * Manual acknowledgement with MQTT.js 5. Its `customHandleAcks` hook runs BEFORE the message is emitted and its
+   * callback gates MQTT.js's packet pump (the next packet is parsed only after it is called), so deferring there
+   * would allow one message per target round trip. Instead the pump keeps running: our `handleMessage` override
+   * (MQTT.js calls it after emitting, and sends the PUBACK from its callback) passes a sentinel error when an
+   * acknowledgement is still outstanding, which makes MQTT.js skip its PUBACK, and the PUBACK is written later
+   * with the client's own packet writer, on the same client only (after a reconnect the broker redelivers).
+   * Acknowledgements may thus leave in a different order than the PUBLISHes came (brokers match by packet id).
+   */
+  private deferAck(client: MqttClient): void {
+    const c = client as MqttClient & { handleMessage: (packet: IPublishPacket, cb: (err?: Error) => void) => void };
+    c.handleMessage = (packet, done) => {
+      // Paused (pauseIncoming): MQTT.js parses the next packet only after this callback, so holding it stops
+      // reading; TCP back-pressure then leaves the backlog with the broker.
+      const cb = (err?: Error) => {
+        if (!this.incomingPaused || client !== this.client) return done(err);
+        this.heldPump = () => done(err);
+      };
+      const t = this.tracker;
+      this.tracker = undefined;
+      if (!t || packet.qos !== 1 || t.messageId !== packet.messageId) return cb();
+      t.sync = false;
+      if (t.pending === 0) {
+        t.sent = true;
+        return cb();
+      }
+      cb(DEFERRED);
+    };
+  }
+
+  private ackFor(t: AckTracker): Ack {
+    let called = false;
+    return () => {
+      if (called) return;
+      called = true;
+      if (--t.pending > 0 || t.sync || t.sent) return;
+      t.sent = true;
+      const client = t.client;
+      if (client !== this.client || !client.connected) return; // the broker redelivers on the next session
+      (client as unknown as { _sendPacket(p: object, cb: () => void): void })._sendPacket({ cmd: 'puback', messageId: t.messageId, reasonCode: 0 }, () => undefined);
+    };
   }
 
   private dispatch(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    const t: AckTracker | undefined =
+      this.options.manualAcks && packet.qos === 1 && this.client ? { client: this.client, messageId: packet.messageId!, pending: 0, sent: false, sync: true } : undefined;
+    this.tracker = t;
     for (const s of this.subs.values()) {
       if (!topicMatches(s.match, topic)) continue;
       for (const h of s.handlers) {
+        const manual = t && s.manual.has(h);
+        if (manual) t.pending++;
         try {
-          h(topic, payload, packet);
+          h(topic, payload, packet, manual ? this.ackFor(t) : undefined);
         } catch (err) {
           this.emit('client-error', err);
         }
@@ -304,7 +424,10 @@ export class MqttConnection extends EventEmitter {
     const client = this.client;
     if (!client || !client.connected) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      client.subscribe(s.filter, { qos: s.qos }, (err, granted) => {
+      const v5 = (this.options.protocolVersion ?? 4) === 5;
+      const o = s.options;
+      const opts = v5 ? { qos: s.qos, ...(o.nl !== undefined ? { nl: o.nl } : {}), ...(o.rap !== undefined ? { rap: o.rap } : {}), ...(o.rh !== undefined ? { rh: o.rh } : {}) } : { qos: s.qos };
+      client.subscribe(s.filter, opts, (err, granted) => {
         if (err) return reject(err);
         const g = granted?.[0];
         if (g && (g.qos as number) >= 128) {
@@ -321,14 +444,15 @@ export class MqttConnection extends EventEmitter {
    * Subscribe a handler; resolves when the broker confirmed (or at once while offline: the subscription is
    * made on the next connect). Returns the function that removes this handler again.
    */
-  async subscribe(filter: string, qos: 0 | 1 | 2, handler: MessageHandler): Promise<() => Promise<void>> {
+  async subscribe(filter: string, qos: 0 | 1 | 2, handler: MessageHandler, options: SubscribeOptions = {}): Promise<() => Promise<void>> {
     let s = this.subs.get(filter);
     const fresh = !s;
     if (!s) {
-      s = { filter, match: effectiveFilter(filter), qos, handlers: new Set() };
+      s = { filter, match: effectiveFilter(filter), qos, handlers: new Set(), manual: new Set(), options };
       this.subs.set(filter, s);
     }
     s.handlers.add(handler);
+    if (options.manualAck) s.manual.add(handler);
     const sub = s;
     if (fresh && this.state === 'connected') {
       try {
@@ -340,6 +464,7 @@ export class MqttConnection extends EventEmitter {
       }
     }
     return async () => {
+      sub.manual.delete(handler);
       if (!sub.handlers.delete(handler) || sub.handlers.size) return;
       this.subs.delete(filter);
       const client = this.client;
@@ -400,6 +525,7 @@ export class MqttConnection extends EventEmitter {
       client.removeAllListeners();
       client.on('error', () => undefined);
       client.end(true);
+      clearTimeout((client as unknown as { connackTimer?: NodeJS.Timeout }).connackTimer);
     }
   }
 
@@ -417,6 +543,16 @@ export class MqttConnection extends EventEmitter {
           client.end(true);
           resolve();
         }, 2000);
+        // A client still connecting has nothing to flush: end it at once, and also drop the socket, because
+        // MQTT.js would otherwise complete the CONNECT later and leave a live session at the broker.
+        if (!client.connected) {
+          client.end(true, {}, () => {
+            clearTimeout(force);
+            resolve();
+          });
+          (client as unknown as { stream?: { destroy?: () => void } }).stream?.destroy?.();
+          return;
+        }
         client.end(false, {}, () => {
           clearTimeout(force);
           resolve();
@@ -424,6 +560,8 @@ export class MqttConnection extends EventEmitter {
       });
       client.removeAllListeners();
       client.on('error', () => undefined);
+      // MQTT.js clears its CONNACK timer in its own 'close' listener, which removeAllListeners just took away.
+      clearTimeout((client as unknown as { connackTimer?: NodeJS.Timeout }).connackTimer);
     }
     const pending = [...this.inflight, ...this.queue];
     this.inflight.clear();

@@ -98,3 +98,32 @@ EXPECTATIONS['c8y-endpoint'] = [
   { debug: 'operation on the device', match: (p) => p === '510,c8y-example-device' },
   { debug: 'operation status', match: (p) => p.fragment === 'c8y_Restart' && p.status === 'SUCCESSFUL' },
 ];
+// c8y-device (issue #4): a flow as a Cumulocity device against the `npm start` demo endpoint (127.0.0.1:1883). Deployed
+// alone there is no broker, and the demo endpoint does not know the c4d-* devices nor has a bootstrap password, so
+// what can be shown without a live Cumulocity-compatible account is the data side and the connection state (the
+// full round trip is covered by test/runtime/c8y-device.test.ts against c8y-endpoint). Refusals only warn.
+const c8yConnectionState = (s: any) => !!s && typeof s.text === 'string' && /connect|CONNACK|refused|no credentials/.test(s.text);
+EXPECTATIONS['c8y-device/device'] = [
+  { debug: 'measurement sent', match: (p) => p && p.messageId === 200 && p.values.fragment === 'c8y_Temperature' && typeof p.values.value === 'number' },
+  { debug: 'device connection', match: c8yConnectionState },
+];
+EXPECTATIONS['c8y-device/gateway'] = [
+  { debug: 'child measurement', match: (m) => m && m.device === 'c4d-child-1' && m.payload[0] === '200' },
+  { debug: 'child measurement', match: (m) => m && m.device === 'c4d-child-2' && m.payload[0] === '200' },
+  { debug: 'gateway connection', match: c8yConnectionState },
+];
+EXPECTATIONS['c8y-device/bootstrap'] = [
+  { debug: 'registration status', match: (s) => !!s && typeof s.text === 'string' && /connect|CONNACK|refused|polling|waiting|done/.test(s.text) },
+];
+// broker-bridge (issue #6). Offline: the foreign brokers on 127.0.0.1:1883x are absent (the connections only warn
+// and retry with backoff), Datacake connections are `manual` (no token in an example). The stats output still
+// reports every rule and both connection states.
+EXPECTATIONS['broker-bridge-to-datacake'] = [
+  { debug: 'bridge stats', match: (p) => p && Array.isArray(p.rules) && p.rules.length === 1 && typeof p.connections?.source === 'string' },
+];
+EXPECTATIONS['broker-bridge-smartrest'] = [
+  { debug: 'bridge stats', match: (p) => p && Array.isArray(p.rules) && p.rules.length === 1 && p.queue?.toTarget?.depth === 0 },
+];
+EXPECTATIONS['broker-bridge-both-ways'] = [
+  { debug: 'bridge stats', match: (p) => p && Array.isArray(p.rules) && p.rules.length === 2 },
+];

@@ -11,6 +11,8 @@ export interface TestBrokerOptions {
   authenticate?: (clientId: string, username: string | undefined, password: string | undefined) => number;
   /** Called for every PUBLISH from a client (not $SYS). */
   onPublish?: (topic: string, payload: Buffer, clientId: string | undefined) => void;
+  /** Called when a client acknowledges a QoS 1 delivery (PUBACK to the broker). */
+  onAck?: (clientId: string | undefined, messageId: number | undefined) => void;
 }
 
 export interface TestBroker {
@@ -56,6 +58,7 @@ export async function startBroker(options: TestBrokerOptions = {}): Promise<Test
       published.push({ topic: packet.topic, payload: payload.toString(), clientId: client.id, qos: packet.qos });
       options.onPublish?.(packet.topic, payload, client.id);
     });
+    if (options.onAck) broker.on('ack', (packet: any, client: any) => options.onAck!(client?.id, packet?.messageId));
     const sockets = new Set<net.Socket>();
     const server = net.createServer((socket) => {
       sockets.add(socket);

@@ -1,0 +1,376 @@
+/**
+ * The bridge engine: subscribes the rules' filters on two shared connections (src/mqtt/connection.ts), maps every
+ * message with the compiled rules, and publishes it on the other side, without Node-RED's message graph.
+ *
+ * Delivery (decisions):
+ * - QoS 1 end to end: the source subscription uses manual acknowledgement; a message is acknowledged to the
+ *   broker it came from only when every publish made from it was acknowledged by the other broker, or when it was
+ *   dropped for a counted reason (unmapped, loop, expired, queue-full, error). Nothing is dropped silently.
+ * - Fast path: while the target is connected, nothing waits in the outbox and fewer than `maxInflight` publishes
+ *   are unacknowledged, a message is handed to the target connection at once. Otherwise it waits in the bounded
+ *   outbox (policy, TTL, optional journal), which drains in order at `drainRate` messages/s once the target
+ *   connection is back (the connection counts as connected only after its subscriptions were confirmed).
+ * - Loops: only when rules listen on BOTH sides, two content windows (see loop.ts): our own publishes coming back
+ *   (echo) and reflections of what a side just sent us. On MQTT 5 connections subscriptions also ask for No-Local.
+ * - Retained replays: a message delivered with the retain flag (a replay caused by (re)subscribing) is forwarded
+ *   only when its content differs from the last one forwarded for that topic, so reconnects do not re-flood.
+ */
+import { ConnectionClosedError, type Ack, type MqttConnection } from '../mqtt/connection';
+import type { IPublishPacket } from 'mqtt';
+import { adapt } from './adapters';
+import { Counters, type RuleCounters } from './counters';
+import { LoopBreaker, contentHash } from './loop';
+import { Outbox, type OutboxEntry, type OverflowPolicy } from './outbox';
+import { applyQos, findRule, render, subscribeQos, type RuleSet, type Side } from './rules';
+
+export interface EngineOptions {
+  rules: RuleSet;
+  source: MqttConnection;
+  target: MqttConnection;
+  outbox?: { maxMessages?: number; maxBytes?: number; policy?: OverflowPolicy; ttlMs?: number; file?: string };
+  /** Unacknowledged publishes per direction before messages wait in the outbox. */
+  maxInflight?: number;
+  /** Outbox drain rate after a reconnect (messages/s; 0 = only bounded by maxInflight). */
+  drainRate?: number;
+  loopWindowMs?: number;
+  /** Forward every n-th forwarded message to `onSample` (0 = off). */
+  sampleEvery?: number;
+  onSample?: (sample: ForwardSample) => void;
+  onWarn?: (text: string) => void;
+}
+
+export interface ForwardSample {
+  rule: number;
+  from: Side;
+  topic: string;
+  target: string;
+  payload: string;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+}
+
+export interface BridgeStats {
+  rules: RuleCounters[];
+  totals: ReturnType<Counters['totals']>;
+  unmatched: number;
+  retainedSkipped: number;
+  /** Target re-sends after a reconnect (possible duplicates at the receiver: at-least-once). */
+  resent: number;
+  queue: { toTarget: { depth: number; bytes: number; inflight: number }; toSource: { depth: number; bytes: number; inflight: number } };
+  connections: { source: string; target: string };
+}
+
+interface Lane {
+  to: MqttConnection;
+  /** The connection messages for this lane come from (paused by `stop-consuming`). */
+  from: MqttConnection;
+  paused: boolean;
+  toSide: Side;
+  outbox: Outbox;
+  inflight: number;
+  tokens: number;
+  lastRefill: number;
+  timer?: NodeJS.Timeout;
+}
+
+/** Several publishes from one incoming message (adapters): acknowledge once all are done. */
+function countdown(n: number, ack: Ack): Ack {
+  let left = n;
+  return () => {
+    if (--left === 0) ack();
+  };
+}
+
+const SIDE_ID: Record<Side, number> = { source: 1, target: 2 };
+
+export class BridgeEngine {
+  readonly counters: Counters;
+  retainedSkipped = 0;
+  resent = 0;
+  private readonly set: RuleSet;
+  private readonly lanes: Record<Side, Lane>;
+  private readonly conns: Record<Side, MqttConnection>;
+  private readonly loopGuard: boolean;
+  private readonly published: LoopBreaker;
+  private readonly received: LoopBreaker;
+  private readonly retained = new Map<string, number>();
+  private readonly unsubscribe: (() => Promise<void>)[] = [];
+  private readonly listeners: [MqttConnection, string, (...a: any[]) => void][] = [];
+  private readonly lastPacket: Record<Side, IPublishPacket | undefined> = { source: undefined, target: undefined };
+  private readonly maxInflight: number;
+  private readonly drainRate: number;
+  private readonly ttlMs: number;
+  private readonly lowWater: number;
+  private sampleCount = 0;
+  private policy: OverflowPolicy = 'stop-consuming';
+  private pruneTimer?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(private readonly options: EngineOptions) {
+    this.set = options.rules;
+    this.counters = new Counters(this.set.names);
+    this.conns = { source: options.source, target: options.target };
+    this.maxInflight = options.maxInflight ?? 1000;
+    this.drainRate = options.drainRate ?? 5000;
+    this.ttlMs = options.outbox?.ttlMs ?? 0;
+    this.lowWater = Math.floor((options.outbox?.maxMessages ?? 10000) / 2);
+    const windowMs = options.loopWindowMs ?? 10000;
+    this.published = new LoopBreaker(windowMs);
+    this.received = new LoopBreaker(windowMs);
+    const sides = new Set(this.set.rules.map((r) => r.from));
+    this.loopGuard = sides.size === 2 && windowMs > 0;
+    const lane = (to: Side, file?: string): Lane => ({
+      to: this.conns[to],
+      from: this.conns[to === 'target' ? 'source' : 'target'],
+      paused: false,
+      toSide: to,
+      inflight: 0,
+      tokens: 0,
+      lastRefill: Date.now(),
+      outbox: new Outbox({
+        maxMessages: options.outbox?.maxMessages ?? 10000,
+        maxBytes: options.outbox?.maxBytes ?? 10 * 1024 * 1024,
+        policy: (this.policy = options.outbox?.policy ?? 'stop-consuming'),
+        file,
+        onDrop: (e, reason) => {
+          this.counters.drop(e.rule, reason);
+          this.lanes?.[to]?.outbox.done(e);
+          e.ack?.();
+        },
+      }),
+    });
+    const file = options.outbox?.file;
+    this.lanes = { target: lane('target', file ? `${file}.to-target.jsonl` : undefined), source: lane('source', file && sides.has('target') ? `${file}.to-source.jsonl` : undefined) };
+    if (this.loopGuard) this.pruneTimer = setInterval(() => (this.published.prune(), this.received.prune()), Math.max(1000, windowMs)).unref();
+  }
+
+  /** Subscribe every rule's filter on its side; resolves once subscribed (or queued for the next connect). */
+  async start(): Promise<void> {
+    for (const side of ['source', 'target'] as Side[]) {
+      const conn = this.conns[side];
+      const other: Side = side === 'source' ? 'target' : 'source';
+      const onConnected = () => {
+        // A new client reads again (see pauseIncoming); the lane pauses it again if still full.
+        this.lanes[side === 'source' ? 'target' : 'source'].paused = false;
+        this.pump(this.lanes[other]);
+      };
+      this.on(conn, 'connected', onConnected);
+      this.on(conn, 'requeued', (n: number) => (this.resent += n));
+      const handler = (topic: string, payload: Buffer, packet: IPublishPacket, ack?: Ack) => this.handle(side, topic, payload, packet, ack);
+      const seen = new Set<string>();
+      for (const rule of this.set.rules) {
+        if (rule.from !== side || seen.has(rule.subscription)) continue;
+        seen.add(rule.subscription);
+        const qos = Math.max(...this.set.rules.filter((r) => r.from === side && r.subscription === rule.subscription).map(subscribeQos)) as 0 | 1;
+        this.unsubscribe.push(await conn.subscribe(rule.subscription, qos, handler, { manualAck: true, nl: true, rap: true, rh: 0 }));
+      }
+    }
+    for (const l of Object.values(this.lanes)) this.pump(l);
+  }
+
+  private on(conn: MqttConnection, event: string, fn: (...a: any[]) => void): void {
+    conn.on(event, fn);
+    this.listeners.push([conn, event, fn]);
+  }
+
+  /** One incoming message on `side`. */
+  handle(side: Side, topic: string, payload: Buffer, packet: IPublishPacket, ack?: Ack): void {
+    if (this.closed) return;
+    const done = ack ?? noop;
+    // One PUBLISH matching several of our filters is dispatched once per filter: handle it once.
+    if (this.lastPacket[side] === packet) return done();
+    this.lastPacket[side] = packet;
+    const levels = topic.split('/');
+    const m = findRule(this.set, side, topic, levels);
+    if (!m) {
+      this.counters.unmatched++;
+      return done();
+    }
+    const rule = m.rule;
+    const c = this.counters.rules[rule.index];
+    c.matched++;
+    if (packet.dup) c.duplicates++;
+    const sideId = SIDE_ID[side];
+    const to: Side = side === 'source' ? 'target' : 'source';
+    if (this.loopGuard) {
+      const key = contentHash(sideId, topic, payload);
+      if (this.published.isLoop(key)) {
+        this.counters.drop(rule.index, 'loop');
+        return done();
+      }
+      this.received.remember(key);
+    }
+    if (packet.retain) {
+      const key = `${sideId}${topic}`;
+      const h = contentHash(0, '', payload);
+      if (this.retained.get(key) === h) {
+        this.retainedSkipped++;
+        return done();
+      }
+      this.retained.set(key, h);
+    }
+    let items;
+    if (rule.adapter === 'none') items = [{ payload, vars: undefined as Record<string, string> | undefined }];
+    else {
+      const r = adapt(rule.adapter, rule.adapterArg, payload, topic);
+      if (r.skipped) {
+        this.counters.drop(rule.index, 'error', r.skipped);
+        if (r.reason) this.warn(`rule ${rule.index + 1}: ${r.reason} (${topic})`);
+      }
+      items = r.items;
+      if (!items.length) return done();
+    }
+    const qos = applyQos(rule.qos, packet.qos);
+    const retain = rule.retain === 'keep' && packet.retain;
+    const expires = this.ttlMs > 0 ? Date.now() + this.ttlMs : 0;
+    const finish = items.length > 1 ? countdown(items.length, done) : done;
+    for (const item of items) {
+      const vars = item.vars ? { ...m.vars, ...item.vars } : m.vars;
+      const r = render(rule, this.set, vars, topic, levels);
+      if ('error' in r) {
+        this.counters.drop(rule.index, 'error');
+        this.warn(`rule ${rule.index + 1}: ${r.error}`);
+        finish();
+        continue;
+      }
+      if (r.unmapped.length) {
+        c.unmappedIds += r.unmapped.length;
+        if (rule.unmapped === 'drop') {
+          this.counters.drop(rule.index, 'unmapped');
+          finish();
+          continue;
+        }
+      }
+      if (this.loopGuard) {
+        const key = contentHash(SIDE_ID[to], r.topic, item.payload);
+        if (this.received.has(key)) {
+          this.counters.drop(rule.index, 'loop');
+          finish();
+          continue;
+        }
+        this.published.remember(key);
+      }
+      if (this.options.sampleEvery && this.options.onSample && ++this.sampleCount % this.options.sampleEvery === 0) {
+        this.options.onSample({ rule: rule.index, from: side, topic, target: r.topic, payload: item.payload.toString('utf8'), qos, retain });
+      }
+      this.send(this.lanes[to], { topic: r.topic, payload: item.payload, qos, retain, rule: rule.index, expires, ack: finish });
+    }
+  }
+
+  private send(lane: Lane, e: OutboxEntry): void {
+    if (lane.outbox.length === 0 && lane.to.state === 'connected' && lane.inflight < this.maxInflight) this.publish(lane, e);
+    else if (lane.outbox.push(e)) {
+      // stop-consuming: stop reading from the sending broker while the outbox is full (it keeps the backlog).
+      if (this.policy === 'stop-consuming' && !lane.paused && lane.outbox.full) {
+        lane.paused = true;
+        lane.from.pauseIncoming();
+      }
+      this.schedule(lane);
+    }
+  }
+
+  private publish(lane: Lane, e: OutboxEntry): void {
+    lane.inflight++;
+    lane.to.publish(e.topic, e.payload, { qos: e.qos, retain: e.retain }).then(
+      () => {
+        lane.inflight--;
+        const c = this.counters.rules[e.rule];
+        if (c) c.forwarded++;
+        lane.outbox.done(e);
+        e.ack?.();
+        if (lane.outbox.length) this.pump(lane);
+      },
+      (err: unknown) => {
+        lane.inflight--;
+        if (this.closed || err instanceof ConnectionClosedError) return; // closing: the source redelivers unacknowledged messages
+        this.counters.drop(e.rule, 'error');
+        this.warn(`publish to ${e.topic} failed: ${err instanceof Error ? err.message : String(err)}`);
+        lane.outbox.done(e);
+        e.ack?.();
+      },
+    );
+  }
+
+  /** Drains the outbox in order while the target is connected, within the in-flight window and the rate. */
+  private pump(lane: Lane): void {
+    if (this.closed) return;
+    const now = Date.now();
+    if (this.drainRate > 0) {
+      lane.tokens = Math.min(Math.max(1, this.drainRate / 10), lane.tokens + ((now - lane.lastRefill) * this.drainRate) / 1000);
+      lane.lastRefill = now;
+    }
+    while (lane.outbox.length && lane.to.state === 'connected' && lane.inflight < this.maxInflight) {
+      if (this.drainRate > 0) {
+        if (lane.tokens < 1) break;
+        lane.tokens--;
+      }
+      const e = lane.outbox.shift();
+      if (!e) break;
+      this.publish(lane, e);
+    }
+    if (lane.paused && lane.outbox.length <= this.lowWater) {
+      lane.paused = false;
+      lane.from.resumeIncoming();
+    }
+    if (lane.outbox.length) this.schedule(lane);
+  }
+
+  private schedule(lane: Lane): void {
+    if (lane.timer || this.closed) return;
+    // While the target is down, only TTL expiry needs a look now and then; a 'connected' event pumps at once.
+    const delay = lane.to.state === 'connected' ? 20 : 1000;
+    lane.timer = setTimeout(() => {
+      lane.timer = undefined;
+      if (lane.to.state === 'connected') this.pump(lane);
+      else if (this.ttlMs > 0) this.expireHead(lane);
+      if (lane.outbox.length) this.schedule(lane);
+    }, delay);
+  }
+
+  /** While offline: drop expired entries from the head (TTL is per message, the queue is FIFO). */
+  private expireHead(lane: Lane): void {
+    const e = lane.outbox.shift();
+    if (e) lane.outbox.unshift(e);
+  }
+
+  private lastWarn = '';
+  private warn(text: string): void {
+    if (text === this.lastWarn) return;
+    this.lastWarn = text;
+    this.options.onWarn?.(text);
+  }
+
+  stats(): BridgeStats {
+    const q = (l: Lane) => ({ depth: l.outbox.length, bytes: l.outbox.bytes, inflight: l.inflight });
+    return {
+      rules: this.counters.snapshot(),
+      totals: this.counters.totals(),
+      unmatched: this.counters.unmatched,
+      retainedSkipped: this.retainedSkipped,
+      resent: this.resent,
+      queue: { toTarget: q(this.lanes.target), toSource: q(this.lanes.source) },
+      connections: { source: this.conns.source.state, target: this.conns.target.state },
+    };
+  }
+
+  /** Removes subscriptions, listeners and timers; the journal is flushed and closed (entries stay for the next start). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.pruneTimer);
+    for (const l of Object.values(this.lanes)) {
+      if (l.paused) l.from.resumeIncoming();
+      clearTimeout(l.timer);
+      l.timer = undefined;
+      l.outbox.close();
+    }
+    for (const [conn, event, fn] of this.listeners) conn.off(event, fn);
+    this.listeners.length = 0;
+    await Promise.all(this.unsubscribe.splice(0).map((u) => u().catch(() => undefined)));
+    this.published.clear();
+    this.received.clear();
+    this.retained.clear();
+  }
+}
+
+function noop(): void {}

@@ -1,0 +1,127 @@
+/**
+ * Operations on the device side (reference §4.5, §10). `501`–`503` act on the OLDEST operation with the
+ * fragment, so operations of one fragment (per target device, since a child's status goes to its own topic)
+ * are handed to the flow one at a time in arrival order: `FragmentQueues` holds the others until the result of
+ * the current one was published. Results become `503`/`502` lines through the codec.
+ */
+import { encodeRecords, type EncodedPayload } from '../smartrest/message';
+import type { DecodedRecord } from '../smartrest/types';
+
+/** What identifies an operation in a result message (`msg.operation`, set by `c8y-in`). */
+export interface OperationRef {
+  /** Operation fragment, e.g. `c8y_Restart`. */
+  fragment: string;
+  /** External id of the target (the device itself or a child). */
+  device: string;
+  /** Message id of the line it came in with (e.g. 510). */
+  messageId: number | string;
+  /** Sequence number given on receipt (unique per device connection). */
+  seq: number;
+  /** Id of the `c8y-device` config node that received it. */
+  connection: string;
+}
+
+export type OperationResult =
+  | { status: 'SUCCESSFUL'; result?: unknown[] | string | number }
+  | { status: 'FAILED'; reason?: string }
+  | { status: 'EXECUTING' };
+
+/** Operation fragment and target of a decoded downstream line, or undefined for a non-operation (106, 124, 601…). */
+export function operationOf(record: DecodedRecord): { fragment: string; device: string } | undefined {
+  if (!record.name || !/^[A-Za-z][\w.-]*$/.test(record.name) || record.device === undefined) return undefined;
+  return { fragment: record.name, device: record.device };
+}
+
+export const queueKey = (op: { fragment: string; device: string }): string => `${op.device}\u0000${op.fragment}`;
+
+/** Per-key FIFO: the first item of each key is "released"; `done(key)` releases the next. */
+export class FragmentQueues<T> {
+  private readonly queues = new Map<string, T[]>();
+  constructor(
+    private readonly keyOf: (item: T) => string,
+    private readonly release: (item: T) => void,
+  ) {}
+
+  /** Queue an item; released at once when nothing of its key is in progress. Returns the queue position (0 = released). */
+  push(item: T): number {
+    const key = this.keyOf(item);
+    let q = this.queues.get(key);
+    if (!q) this.queues.set(key, (q = []));
+    q.push(item);
+    if (q.length === 1) this.release(item);
+    return q.length - 1;
+  }
+
+  /** The item in progress for a key. */
+  current(key: string): T | undefined {
+    return this.queues.get(key)?.[0];
+  }
+
+  /** Finish the item in progress (only if `match` accepts it); the next of the key is released. */
+  done(key: string, match: (item: T) => boolean = () => true): boolean {
+    const q = this.queues.get(key);
+    if (!q?.length || !match(q[0])) return false;
+    q.shift();
+    if (q.length) this.release(q[0]);
+    else this.queues.delete(key);
+    return true;
+  }
+
+  /** Items waiting or in progress, all keys. */
+  get size(): number {
+    let n = 0;
+    for (const q of this.queues.values()) n += q.length;
+    return n;
+  }
+
+  /** Drop the waiting items, keep the one in progress of each key (no release). Returns how many were dropped. */
+  dropWaiting(): number {
+    let n = 0;
+    for (const q of this.queues.values()) n += q.splice(1).length;
+    return n;
+  }
+
+  clear(): void {
+    this.queues.clear();
+  }
+}
+
+/** Normalise `msg.payload` of a result message; throws with a clear text when it is not one. */
+export function readResult(payload: unknown): OperationResult {
+  if (!payload || typeof payload !== 'object' || Array.isArray(payload)) {
+    throw new Error('an operation result needs msg.payload = { status: "SUCCESSFUL", result?: [...] } or { status: "FAILED", reason }');
+  }
+  const p = payload as { status?: unknown; result?: unknown; reason?: unknown };
+  const status = typeof p.status === 'string' ? p.status.toUpperCase() : '';
+  if (status === 'SUCCESSFUL') {
+    if (p.result !== undefined && !Array.isArray(p.result) && typeof p.result !== 'string' && typeof p.result !== 'number') throw new Error('msg.payload.result must be an array of values, a string or a number');
+    return { status, ...(p.result !== undefined ? { result: p.result as unknown[] } : {}) };
+  }
+  if (status === 'FAILED') return { status, reason: p.reason === undefined ? '' : String(p.reason) };
+  if (status === 'EXECUTING') return { status };
+  throw new Error(`msg.payload.status must be "SUCCESSFUL", "FAILED" or "EXECUTING"; got ${JSON.stringify(p.status)}`);
+}
+
+/**
+ * `501`/`502`/`503` for an operation, on `s/us` for the device itself or `s/us/<child>` for a child.
+ * Each result value is its own field (c8y_RelayArray needs that, thin-edge #2438); a long failure reason is
+ * shortened to fit (an unterminated or oversize reason leaves the operation stuck, thin-edge #2567).
+ */
+export function statusLines(op: { fragment: string; device: string }, result: OperationResult, rootId: string): EncodedPayload[] {
+  const child = op.device && op.device !== rootId ? op.device : undefined;
+  let fields: string[];
+  let id: number;
+  if (result.status === 'SUCCESSFUL') {
+    id = 503;
+    const r = result.result;
+    const values = r === undefined ? [] : Array.isArray(r) ? r : [r];
+    fields = [op.fragment, ...values.map((v) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v)))];
+  } else if (result.status === 'FAILED') {
+    id = 502;
+    fields = [op.fragment, (result.reason ?? '').slice(0, 500)];
+  } else {
+    id = 501;
+    fields = [op.fragment];
+  }
+  return encodeRecords([{ messageId: id, fields }], { child, truncate: true });
+}

@@ -1,0 +1,87 @@
+import type { Node, NodeDef } from 'node-red';
+import type { ConnectionUser, MqttConnection } from '../../mqtt/connection';
+import type { DeviceCredentials } from '../../c8y/bootstrap';
+import type { OperationRef, OperationResult } from '../../c8y/operations';
+import type { TemplateCollection } from '../../smartrest/custom';
+import type { DecodedRecord } from '../../smartrest/types';
+
+/** Editor configuration of the `c8y-device` config node. */
+export interface C8yDeviceConfig extends NodeDef {
+  host: string;
+  /** `mqtts` (TLS, 8883, default), `mqtt` (1883), `wss` (443, `/mqtt`), `ws`. */
+  transport: 'mqtts' | 'mqtt' | 'wss' | 'ws';
+  port: number | string;
+  wsPath: string;
+  /** Optional core `tls-config` node (client certificate, CA). */
+  tls: string;
+  verifyCert: boolean;
+  tenant: string;
+  /** Device external id (`c8y_Serial`); ClientId `d:<id>` or `d:<id>:<xid>`. No `:`. */
+  deviceId: string;
+  /** Default template collection in the ClientId (`d:<id>:<xid>`), optional. */
+  defaultXid: string;
+  keepalive: number | string;
+  will: boolean;
+  willTopic: string;
+  willPayload: string;
+  queueSize: number | string;
+  /** Startup phase (every connect). */
+  devName: string;
+  devType: string;
+  children: string;
+  hwSerial: string;
+  hwModel: string;
+  hwRevision: string;
+  operations: string;
+  interval: number | string;
+  /** Custom template collection registered on `s/ut/<xid>` and subscribed on `s/dc/<xid>`. */
+  xid: string;
+  templates: string;
+  /** Publish `500` after the subscriptions (pending operations). */
+  pending: boolean;
+}
+
+export interface C8yDeviceCredentials {
+  user?: string;
+  password?: string;
+}
+
+/** An operation (or another downstream line) as `c8y-in` emits it. */
+export interface C8yDownstream {
+  topic: string;
+  record: DecodedRecord;
+  /** Present for operations (lines with a fragment and a target). */
+  operation?: OperationRef;
+}
+
+/** What `c8y-in` registers to receive downstream lines. */
+export interface DownstreamListener extends ConnectionUser {
+  /** Send `501` when an operation is handed to the flow. */
+  executing: boolean;
+  line(item: C8yDownstream): void;
+  /** `s/e` lines (only to listeners that asked for them) and decode issues. */
+  errorLine?(topic: string, record: DecodedRecord): void;
+  problem(text: string): void;
+}
+
+/** Runtime API of `c8y-device` used by c8y-in, c8y-out and c8y-device-registration. */
+export interface C8yDeviceNode extends Node<C8yDeviceCredentials> {
+  deviceId: string;
+  connection?: MqttConnection;
+  collection?: TemplateCollection;
+  /** Why the node does not connect (bad config, no credentials yet), shown as status. */
+  problem?: string;
+  register(user: ConnectionUser): void;
+  deregister(user: ConnectionUser): void;
+  addListener_(listener: DownstreamListener): void;
+  removeListener_(listener: DownstreamListener): void;
+  publish(topic: string, payload: string, qos: 0 | 1): Promise<void>;
+  /** Publish `503`/`502`/`501` for an operation; the next operation of the fragment is released after it. */
+  completeOperation(ref: OperationRef, result: OperationResult): Promise<void>;
+  /** Registration result: store (persisted, encrypted) and reconnect with it. */
+  setCredentials(creds: DeviceCredentials): Promise<void>;
+  /** Certificate-authenticated devices: subscribe `s/dat` (once) and publish an empty `s/uat`; `71` reaches c8y-in. */
+  requestToken(): Promise<void>;
+  /** Whether the node has credentials (configured or from a registration) or a client certificate. */
+  hasCredentials(): boolean;
+}

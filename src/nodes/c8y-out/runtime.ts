@@ -1,0 +1,102 @@
+/**
+ * `c8y-out`: publishes SmartREST data through a `c8y-device` connection, and turns operation results
+ * (`msg.operation` + `{status, result|reason}`, or a Catch node's error for an operation message) into
+ * `503`/`502` on the right device topic. With QoS 1, done() only after the broker's PUBACK; while offline the
+ * message waits in the device's bounded queue, an overflow fails the message (done(err)), never silently.
+ */
+import type { Node, NodeAPI, NodeMessageInFlow } from 'node-red';
+import { readResult, type OperationRef } from '../../c8y/operations';
+import { ConnectionClosedError } from '../../mqtt/connection';
+import { parse } from '../../smartrest/codec';
+import { encodeRecords, recordList } from '../../smartrest/message';
+import { isProcessingMode, parseTopic } from '../../smartrest/topics';
+import type { RecordInput } from '../../smartrest/types';
+import { errorText, shortText } from '../shared/errors';
+import type { C8yDeviceNode } from '../c8y-device/types';
+import type { C8yOutConfig, C8yOutInput } from './types';
+
+function isOperationRef(v: unknown): v is OperationRef {
+  const o = v as Partial<OperationRef> | undefined;
+  return !!o && typeof o === 'object' && typeof o.fragment === 'string' && typeof o.device === 'string';
+}
+
+export = function register(RED: NodeAPI): void {
+  function C8yOutNode(this: Node, config: C8yOutConfig) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const device = RED.nodes.getNode(config.device) as C8yDeviceNode | null;
+    const qos: 0 | 1 = Number(config.qos ?? 1) === 0 ? 0 : 1;
+    if (!device) {
+      node.status({ fill: 'red', shape: 'ring', text: 'no c8y-device configured' });
+    } else {
+      device.register(node);
+    }
+
+    let discarded = 0;
+    node.on('input', (inMsg: NodeMessageInFlow, _send, done) => {
+      const msg = inMsg as NodeMessageInFlow & Partial<C8yOutInput> & { operation?: unknown; error?: { message?: string } };
+      void (async () => {
+        if (!device) throw new Error('no c8y-device configured');
+        if ((msg as { action?: unknown }).action === 'request-token') {
+          await device.requestToken();
+          return;
+        }
+        // The c8y-in message itself may come back as msg.operation; take its ref.
+        const opField = msg.operation as { operation?: unknown } | undefined;
+        const ref = isOperationRef(opField) ? opField : isOperationRef(opField?.operation) ? (opField!.operation as OperationRef) : undefined;
+        if (ref) {
+          const p = msg.payload as { status?: unknown } | undefined;
+          const isResult = !!p && typeof p === 'object' && !Array.isArray(p) && 'status' in p;
+          // A Catch node's message for an operation: FAILED with the error text.
+          if (!isResult && msg.error && typeof msg.error === 'object') {
+            await device.completeOperation(ref, { status: 'FAILED', reason: String(msg.error.message ?? 'failed') });
+            return;
+          }
+          if (isResult) {
+            await device.completeOperation(ref, readResult(p));
+            return;
+          }
+        }
+        const mode = msg.mode ?? config.mode ?? 's';
+        if (!isProcessingMode(mode)) throw new Error(`msg.mode must be one of s, t, q, c; got ${JSON.stringify(mode)}`);
+        const child = msg.device;
+        if (child !== undefined && typeof child !== 'string') throw new Error(`msg.device must be a string (a child device's external id); got ${typeof child}`);
+        const payload = msg.payload;
+        let out: { topic: string; payload: string }[];
+        const topicInfo = typeof msg.topic === 'string' ? parseTopic(msg.topic) : undefined;
+        if (typeof payload === 'string' && topicInfo?.direction === 'up' && topicInfo.kind === 'template') {
+          out = [{ topic: msg.topic as string, payload }];
+        } else {
+          const records: RecordInput[] = typeof payload === 'string' ? parse(payload).map((r) => r as RecordInput) : recordList(payload);
+          out = encodeRecords(records, { mode, child: child === device.deviceId ? undefined : child || undefined, collection: device.collection, allowUnknown: typeof payload === 'string' });
+        }
+        if (!out.length) throw new Error('nothing to publish');
+        // In order; QoS 1 resolves on PUBACK, so done() means the broker has it.
+        for (const m of out) await device.publish(m.topic, m.payload, qos);
+      })().then(
+        () => done(),
+        (err: unknown) => {
+          if (err instanceof ConnectionClosedError) {
+            // The connection only closes on stop/redeploy: the message was still waiting in the offline queue.
+            // Reported (one warning per stop), not an error of the message: nothing a Catch node could fix.
+            discarded++;
+            if (discarded === 1) setImmediate(() => {
+              node.warn(`${discarded} message(s) still waiting for the connection were discarded when the flow stopped`);
+              discarded = 0;
+            });
+            done();
+            return;
+          }
+          node.status({ fill: 'red', shape: 'ring', text: shortText(errorText(err)) });
+          done(err instanceof Error ? err : new Error(errorText(err)));
+        },
+      );
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      device?.deregister(node);
+      done();
+    });
+  }
+  RED.nodes.registerType('c8y-out', C8yOutNode);
+};

@@ -1,0 +1,120 @@
+/** Device-side Cumulocity core (src/c8y): ClientId, CONNACK policy, startup lines, operation FIFO, bootstrap, credential store. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { brokerUrl, checkDeviceId, deviceClientId, mqttUsername } from '../../src/c8y/clientid';
+import { connackInfo, describeRefusal, retryRefused } from '../../src/c8y/connack';
+import { deviceSubscriptions, parseChildren, parseList, startupMessages } from '../../src/c8y/startup';
+import { FragmentQueues, operationOf, queueKey, readResult, statusLines } from '../../src/c8y/operations';
+import { parseCredentials, pollDelay } from '../../src/c8y/bootstrap';
+import { CredentialStore, STORE_FILE } from '../../src/c8y/credstore';
+import { parseCollection } from '../../src/smartrest/custom';
+import { decodePayload } from '../../src/smartrest/message';
+
+describe('c8y clientid', () => {
+  it('builds d:<id> and d:<id>:<xid>, refuses ":"', () => {
+    assert.equal(deviceClientId('dev1'), 'd:dev1');
+    assert.equal(deviceClientId('dev1', 'tpl'), 'd:dev1:tpl');
+    assert.throws(() => deviceClientId('a:b'), /":"/);
+    assert.match(checkDeviceId('')!, /empty/);
+    assert.equal(checkDeviceId('ok-1'), undefined);
+  });
+  it('username is <tenant>/<user>; a stored full username is kept', () => {
+    assert.equal(mqttUsername('t123', 'alice'), 't123/alice');
+    assert.equal(mqttUsername('t123', 't9/device_x'), 't9/device_x');
+    assert.equal(mqttUsername('', 'alice'), 'alice');
+    assert.equal(mqttUsername('t1', ''), undefined);
+  });
+  it('broker URL defaults: TLS 8883, ws on /mqtt', () => {
+    assert.equal(brokerUrl('h', 'mqtts'), 'mqtts://h:8883');
+    assert.equal(brokerUrl('h', 'mqtt'), 'mqtt://h:1883');
+    assert.equal(brokerUrl('h', 'wss'), 'wss://h:443/mqtt');
+    assert.equal(brokerUrl('h', 'mqtt', 1884), 'mqtt://h:1884');
+  });
+});
+
+describe('c8y connack', () => {
+  it('3 and 5 retry, 1, 2 and 4 stop', () => {
+    assert.deepEqual([1, 2, 3, 4, 5].map(retryRefused), [false, false, true, false, true]);
+    assert.match(describeRefusal(4), /bad username or password \(not retried\)/);
+    assert.match(connackInfo(4).action, /redeploy or new credentials/);
+  });
+});
+
+describe('c8y startup', () => {
+  it('lines 100, 101, 110, 114, 117 in order, then s/ut', () => {
+    const collection = parseCollection('tpl', '10,999,POST,MEASUREMENT,,c8y_X,,c8y_X.v.value,NUMBER,');
+    const msgs = startupMessages({ name: 'Dev', type: 'c8y_NR', children: parseChildren('c1,Child 1\nc2'), hardware: { serialNumber: 'S1', model: 'M', revision: '1' }, operations: parseList('c8y_Restart, c8y_Command'), requiredInterval: 10, collection });
+    assert.equal(msgs[0].topic, 's/us');
+    assert.deepEqual(msgs[0].payload.split('\n').map((l) => l.split(',')[0]), ['100', '101', '101', '110', '114', '117']);
+    assert.match(msgs[0].payload, /^100,Dev,c8y_NR\n101,c1,Child 1,c8y_MQTTChildDevice\n101,c2,c2,c8y_MQTTChildDevice\n110,S1,M,1\n114,c8y_Restart,c8y_Command\n117,10$/);
+    assert.equal(msgs[1].topic, 's/ut/tpl');
+    assert.match(msgs[1].payload, /^10,999,POST/);
+    assert.deepEqual(startupMessages({}), []);
+    assert.deepEqual(deviceSubscriptions({ xid: 'tpl', errors: true }), ['s/ds', 's/dc/tpl', 's/e']);
+  });
+});
+
+describe('c8y operations', () => {
+  it('operationOf reads fragment and target', () => {
+    const { records } = decodePayload('510,dev1\n511,child1,"ls -l"\n106,c1', 's/ds');
+    assert.deepEqual(operationOf(records[0]), { fragment: 'c8y_Restart', device: 'dev1' });
+    assert.deepEqual(operationOf(records[1]), { fragment: 'c8y_Command', device: 'child1' });
+    assert.equal(operationOf(records[2]), undefined);
+  });
+  it('one at a time per fragment, in arrival order', () => {
+    const released: string[] = [];
+    const q = new FragmentQueues<{ fragment: string; device: string; n: string }>(queueKey, (i) => released.push(i.n));
+    q.push({ fragment: 'c8y_Command', device: 'd', n: 'a' });
+    q.push({ fragment: 'c8y_Command', device: 'd', n: 'b' });
+    q.push({ fragment: 'c8y_Restart', device: 'd', n: 'c' });
+    q.push({ fragment: 'c8y_Command', device: 'child', n: 'd' });
+    assert.deepEqual(released, ['a', 'c', 'd']);
+    assert.equal(q.done(queueKey({ fragment: 'c8y_Command', device: 'd' }), (i) => i.n === 'b'), false);
+    assert.equal(q.done(queueKey({ fragment: 'c8y_Command', device: 'd' })), true);
+    assert.deepEqual(released, ['a', 'c', 'd', 'b']);
+    assert.equal(q.size, 3);
+  });
+  it('results become 503/502/501 on the right topic', () => {
+    assert.deepEqual(statusLines({ fragment: 'c8y_Command', device: 'dev1' }, readResult({ status: 'SUCCESSFUL', result: ['done ok'] }), 'dev1').map((p) => [p.topic, p.payload]), [['s/us', '503,c8y_Command,done ok']]);
+    assert.deepEqual(statusLines({ fragment: 'c8y_RelayArray', device: 'c1' }, readResult({ status: 'SUCCESSFUL', result: ['OPEN', 'CLOSED'] }), 'dev1').map((p) => [p.topic, p.payload]), [['s/us/c1', '503,c8y_RelayArray,OPEN,CLOSED']]);
+    assert.deepEqual(statusLines({ fragment: 'c8y_Restart', device: 'dev1' }, readResult({ status: 'failed', reason: 'no, "never"' }), 'dev1').map((p) => p.payload), ['502,c8y_Restart,"no, \\"never\\""']);
+    assert.deepEqual(statusLines({ fragment: 'c8y_Restart', device: 'dev1' }, readResult({ status: 'EXECUTING' }), 'dev1').map((p) => p.payload), ['501,c8y_Restart']);
+    assert.throws(() => readResult('ok'), /msg.payload/);
+    assert.throws(() => readResult({ status: 'DONE' }), /SUCCESSFUL/);
+  });
+});
+
+describe('c8y bootstrap', () => {
+  it('poll schedule: interval, backoff after a long wait, limit', () => {
+    assert.equal(pollDelay(0), 0);
+    assert.equal(pollDelay(1), 5000);
+    assert.equal(pollDelay(60), 5000);
+    assert.equal(pollDelay(61), 10000);
+    assert.equal(pollDelay(70), 60000);
+    assert.equal(pollDelay(3, { limit: 3 }), undefined);
+    assert.equal(pollDelay(2, { intervalS: 1, slowAfter: 1, maxIntervalS: 3 }), 2000);
+  });
+  it('parses 70 (quoted password too)', () => {
+    assert.deepEqual(parseCredentials('70,t123,device_d1,"pa,ss"'), { tenant: 't123', username: 'device_d1', password: 'pa,ss' });
+    assert.equal(parseCredentials('71,token'), undefined);
+    assert.equal(parseCredentials(''), undefined);
+  });
+  it('credential store: encrypted, keyed by node and device, wrong secret reads nothing', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'c8y-cred-'));
+    try {
+      const s = new CredentialStore(dir, 'secret');
+      s.set('n1', 'd1', { tenant: 't1', username: 'u1', password: 'p1' });
+      assert.deepEqual({ ...s.get('n1', 'd1'), at: undefined }, { tenant: 't1', username: 'u1', password: 'p1', at: undefined });
+      assert.equal(s.get('n1', 'd2'), undefined);
+      assert.equal(new CredentialStore(dir, 'other').get('n1', 'd1'), undefined);
+      assert.doesNotMatch(fs.readFileSync(path.join(dir, STORE_FILE), 'utf8'), /p1|u1/);
+      s.delete('n1', 'd1');
+      assert.equal(s.get('n1', 'd1'), undefined);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
