@@ -5,6 +5,9 @@
  * (`npm run build`) and a restart pick up changes. The demo (examples/demo.json) is deployed when the
  * user dir has no flows yet; `npm start -- --reset` replaces the flows with the demo again.
  * Editor: http://127.0.0.1:1880 (PORT and HOST environment variables override).
+ * Beside Node-RED, this process runs the local Datacake stand-in (dist/standin/datacake-broker.js) on
+ * 127.0.0.1:1885 that the demo's bridge and Datacake nodes talk to (scripts/demo-config.js); if that port is
+ * taken, the demo runs without it and says so.
  */
 'use strict';
 const fs = require('fs');
@@ -73,6 +76,24 @@ if (!fs.existsSync(flowFile) || process.argv.includes('--reset')) {
   console.log('start: deployed the demo flow (examples/demo.json)');
 }
 
-const red = spawn(process.execPath, [require.resolve('node-red/red.js'), '-u', userDir, '-s', path.join(userDir, 'settings.js')], { stdio: 'inherit', cwd: root });
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => red.kill(sig));
-red.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+async function main() {
+  const { DEMO_DATACAKE } = require('./demo-config');
+  const { startDatacakeStandin } = require(path.join(root, 'dist', 'standin', 'datacake-broker.js'));
+  let standin;
+  try {
+    standin = await startDatacakeStandin({ ...DEMO_DATACAKE, maxWrites: 1000 });
+    console.log(`start: local Datacake stand-in on ${standin.url} (token ${DEMO_DATACAKE.token}, demo only)`);
+  } catch (err) {
+    console.warn(`start: could not start the local Datacake stand-in on ${DEMO_DATACAKE.host}:${DEMO_DATACAKE.port} (${err.message}); the demo's Datacake part will only retry`);
+  }
+  const red = spawn(process.execPath, [require.resolve('node-red/red.js'), '-u', userDir, '-s', path.join(userDir, 'settings.js')], { stdio: 'inherit', cwd: root });
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => red.kill(sig));
+  red.on('exit', async (code, signal) => {
+    await standin?.stop().catch(() => undefined);
+    process.exit(code ?? (signal ? 1 : 0));
+  });
+}
+main().catch((err) => {
+  console.error(`start: ${err.stack || err}`);
+  process.exit(1);
+});

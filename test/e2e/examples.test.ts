@@ -21,6 +21,8 @@ import {
   startNodeRed,
 } from '../support/nodered';
 import { type DebugExpectation, type ExampleExpectation, EXPECTATIONS } from './expectations';
+import { startDatacakeStandin, type DatacakeStandin } from '../../src/standin/datacake-broker';
+import { DEMO_DATACAKE } from '../../scripts/demo-config';
 
 const WAIT_MS = 30_000;
 const examples: ExampleFile[] = listExamples();
@@ -143,13 +145,17 @@ async function pressManualInjects(nr: NodeRedProcess, flows: any[]): Promise<voi
 
 describe('examples', { concurrency: false }, () => {
   let nr: NodeRedProcess | undefined;
+  let datacake: DatacakeStandin | undefined;
 
   before(async () => {
+    // The demo forwards to a local Datacake stand-in, which `npm start` runs beside Node-RED: so does this test.
+    datacake = await startDatacakeStandin(DEMO_DATACAKE);
     nr = await startNodeRed({});
   });
 
   after(async () => {
     await nr?.stop();
+    await datacake?.stop();
   });
 
   it('the package ships at least one example', () => {
@@ -180,6 +186,48 @@ describe('examples', { concurrency: false }, () => {
       }
     });
   }
+
+  // Issue #4: the c8y-device examples "run against the npm start demo endpoint without editing". Deployed with the
+  // demo they connect with its demo credentials, the bootstrap example registers through the demo's registration
+  // node, and their data arrives at the demo's endpoint. Runs before the test below, which registers again otherwise.
+  it('c8y-device examples against the demo endpoint: connect, register, data arrives', { timeout: 180_000 }, async (t) => {
+    assert.ok(nr, 'node-red did not start');
+    const pick = (name: string) => {
+      const ex = examples.find((e) => e.name === name);
+      assert.ok(ex, `example ${name} is missing`);
+      return ex;
+    };
+    const set = ['demo', 'c8y-device/device', 'c8y-device/gateway', 'c8y-device/bootstrap'].map(pick);
+    const expect = (ex: ExampleFile, e: DebugExpectation): ResolvedExpectation => {
+      const d = (ex.flows as any[]).find((n) => n.type === 'debug' && n.name === e.debug);
+      assert.ok(d, `example ${ex.name}: no debug node "${e.debug}"`);
+      return { ...e, debugId: d.id, complete: String(d.complete || 'payload') === 'false' ? 'payload' : String(d.complete || 'payload') };
+    };
+    const [demo, device, gateway, bootstrap] = set;
+    const list = [
+      expect(device, { debug: 'device connection', match: (s) => s?.fill === 'green' && /connected/.test(s.text) }),
+      expect(gateway, { debug: 'gateway connection', match: (s) => s?.fill === 'green' && /connected/.test(s.text) }),
+      // what the devices sent, as the demo's endpoint decoded it
+      expect(demo, { debug: 'measurement from the device', match: (p) => p?.messageId === 200 && p.values?.fragment === 'c8y_Temperature' && !p.device }),
+      expect(demo, { debug: 'measurement from the device', match: (p) => p?.messageId === 200 && p.device === 'c4d-child-1' }),
+      expect(demo, { debug: 'measurement from the device', match: (p) => p?.messageId === 200 && p.device === 'c4d-child-2' }),
+      // the bootstrap: accepted by the demo's allow-list, credentials issued, stored, and the device connects with them
+      expect(demo, { debug: 'registrations', match: (m) => m?.topic === 'registration/registered' && m.payload?.deviceId === 'c4d-boot-01' && !('password' in m.payload) }),
+      expect(bootstrap, { debug: 'credentials received', match: (p) => p?.tenant === 'edge' && p.username === 'device_c4d-boot-01' && !('password' in p) }),
+      expect(bootstrap, { debug: 'registration status', match: (s) => s?.fill === 'green' && /^done: edge\/device_c4d-boot-01/.test(s.text) }),
+    ];
+    const comms = await openComms(nr.url);
+    try {
+      const mark = await deployAndWait(nr, set.flatMap((ex) => ex.flows), 'full');
+      await awaitExpectations('c8y-device examples with the demo', nr, comms, list, mark);
+      await deployAndWait(nr, [], 'full');
+      reportWarnings(t, nr, mark);
+      assertNoErrors('c8y-device examples with the demo', nr, comms, mark, 0);
+      assert.ok(!nr.log.slice(mark).some((l) => /demo-only-password|demo-bootstrap/.test(l)), 'a demo password appeared in the log');
+    } finally {
+      await comms.close();
+    }
+  });
 
   it('all examples deployed together: no id clashes, no errors, every documented result', { timeout: 300_000 }, async (t) => {
     assert.ok(nr, 'node-red did not start');

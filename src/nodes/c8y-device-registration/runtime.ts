@@ -174,6 +174,8 @@ export = function register(RED: NodeAPI): void {
     // The flow may start before the device node: decide on the next tick.
     const startTimer = setTimeout(() => {
       if (auto === 'always' || (auto === 'auto' && !(device?.hasCredentials() ?? false))) start();
+      // Say why nothing happens: the device is already registered (a start message registers it again).
+      else if (auto === 'auto' && !problem) setStatus({ fill: 'green', shape: 'ring', text: 'not needed: the device has credentials' });
     }, 1);
 
     node.on('close', (_removed: boolean, done: () => void) => {

@@ -1,0 +1,1 @@
+export declare const DEMO_DATACAKE: { host: string; port: number; token: string };
