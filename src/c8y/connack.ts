@@ -9,21 +9,23 @@ export interface ConnackInfo {
   code: number;
   meaning: string;
   action: string;
+  /** The action in a few words, for the node status. */
+  hint: string;
   retry: boolean;
 }
 
 const TABLE: Record<number, Omit<ConnackInfo, 'code'>> = {
-  1: { meaning: 'unacceptable protocol version', action: 'Cumulocity needs MQTT 3.1.1; check the broker address (is it a Cumulocity Core MQTT endpoint?)', retry: false },
-  2: { meaning: 'client id refused', action: 'check the device id (no ":"; with MQTT 3.1 fewer than 24 characters)', retry: false },
-  3: { meaning: 'server unavailable', action: 'transient platform or network problem: retrying with backoff', retry: true },
-  4: { meaning: 'bad username or password', action: 'check tenant, user and password (or run the device registration); not retried until redeploy or new credentials', retry: false },
-  5: { meaning: 'not authorised', action: 'missing permissions, certificate problem or overload: retrying with backoff; check the device user and certificate if it persists', retry: true },
+  1: { meaning: 'unacceptable protocol version', action: 'Cumulocity needs MQTT 3.1.1; check the broker address (is it a Cumulocity Core MQTT endpoint?)', hint: 'check the host', retry: false },
+  2: { meaning: 'client id refused', action: 'check the device id (no ":"; with MQTT 3.1 fewer than 24 characters)', hint: 'check the device id', retry: false },
+  3: { meaning: 'server unavailable', action: 'transient platform or network problem: retrying with backoff', hint: 'transient', retry: true },
+  4: { meaning: 'bad username or password', action: 'check tenant, user and password (or run the device registration); not retried until redeploy or new credentials', hint: 'check tenant, user, password', retry: false },
+  5: { meaning: 'not authorised', action: 'missing permissions, certificate problem or overload: retrying with backoff; check the device user and certificate if it persists', hint: 'check permissions', retry: true },
 };
 
 export function connackInfo(code: number): ConnackInfo {
   const row = TABLE[code];
   if (row) return { code, ...row };
-  return { code, meaning: `refused with code ${code}`, action: 'retrying with backoff', retry: true };
+  return { code, meaning: `refused with code ${code}`, action: 'retrying with backoff', hint: 'unknown code', retry: true };
 }
 
 /** The retry policy for MqttConnection's `retryRefused`. */
@@ -31,20 +33,14 @@ export function retryRefused(code: number): boolean {
   return connackInfo(code).retry;
 }
 
-/** Text for MqttConnection (status): `CONNACK 4 bad username or password (not retried)`. */
+/** Text for MqttConnection (status): `CONNACK 4 bad username or password: check tenant, user, password (not retried)`. */
 export function describeRefusal(code: number): string {
   const i = connackInfo(code);
-  return `CONNACK ${code} ${i.meaning}${i.retry ? '' : ' (not retried)'}`;
+  return `CONNACK ${code} ${i.meaning}: ${i.hint}${i.retry ? '' : ' (not retried)'}`;
 }
 
 /** The log line: meaning and what to do. */
 export function refusalLogLine(code: number): string {
   const i = connackInfo(code);
   return `Cumulocity refused the connection: CONNACK ${code} ${i.meaning}. ${i.action}`;
-}
-
-/** Short text for the node status (status texts are short). */
-export function refusalStatus(code: number): string {
-  const i = connackInfo(code);
-  return `refused (${code}): ${i.meaning}${i.retry ? ', retrying' : ''}`;
 }

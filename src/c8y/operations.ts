@@ -19,6 +19,28 @@ export interface OperationRef {
   seq: number;
   /** Id of the `c8y-device` config node that received it. */
   connection: string;
+  /**
+   * Random per start of that config node: a result from before a redeploy (where `seq` starts again at 1) must
+   * not complete an operation received after it.
+   */
+  instance?: string;
+}
+
+/** Longest failure reason sent in a `502`, in UTF-8 bytes before escaping. */
+export const MAX_REASON_BYTES = 500;
+
+/** Cut a string to at most `max` UTF-8 bytes, on a code point boundary. */
+export function truncateUtf8(text: string, max: number): string {
+  if (Buffer.byteLength(text, 'utf8') <= max) return text;
+  let bytes = 0;
+  let end = 0;
+  for (const ch of text) {
+    const n = Buffer.byteLength(ch, 'utf8');
+    if (bytes + n > max) break;
+    bytes += n;
+    end += ch.length;
+  }
+  return text.slice(0, end);
 }
 
 export type OperationResult =
@@ -34,19 +56,25 @@ export function operationOf(record: DecodedRecord): { fragment: string; device: 
 
 export const queueKey = (op: { fragment: string; device: string }): string => `${op.device}\u0000${op.fragment}`;
 
-/** Per-key FIFO: the first item of each key is "released"; `done(key)` releases the next. */
+/**
+ * Per-key FIFO: the first item of each key is "released"; `done(key)` releases the next. At most `maxPerKey`
+ * items per key (the one in progress included): `push` refuses more (returns -1), so a flow that never answers
+ * cannot make the queue grow without bound.
+ */
 export class FragmentQueues<T> {
   private readonly queues = new Map<string, T[]>();
   constructor(
     private readonly keyOf: (item: T) => string,
     private readonly release: (item: T) => void,
+    private readonly maxPerKey = 1000,
   ) {}
 
-  /** Queue an item; released at once when nothing of its key is in progress. Returns the queue position (0 = released). */
+  /** Queue an item; released at once when nothing of its key is in progress. Returns the queue position (0 = released), -1 when the key's queue is full. */
   push(item: T): number {
     const key = this.keyOf(item);
     let q = this.queues.get(key);
     if (!q) this.queues.set(key, (q = []));
+    if (q.length >= this.maxPerKey) return -1;
     q.push(item);
     if (q.length === 1) this.release(item);
     return q.length - 1;
@@ -65,6 +93,11 @@ export class FragmentQueues<T> {
     if (q.length) this.release(q[0]);
     else this.queues.delete(key);
     return true;
+  }
+
+  /** The items in progress, one per key. */
+  inProgress(): T[] {
+    return [...this.queues.values()].map((q) => q[0]);
   }
 
   /** Items waiting or in progress, all keys. */
@@ -118,7 +151,7 @@ export function statusLines(op: { fragment: string; device: string }, result: Op
     fields = [op.fragment, ...values.map((v) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v)))];
   } else if (result.status === 'FAILED') {
     id = 502;
-    fields = [op.fragment, (result.reason ?? '').slice(0, 500)];
+    fields = [op.fragment, truncateUtf8(result.reason ?? '', MAX_REASON_BYTES)];
   } else {
     id = 501;
     fields = [op.fragment];

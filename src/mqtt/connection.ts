@@ -250,6 +250,17 @@ export class MqttConnection extends EventEmitter {
     this.connect();
   }
 
+  /**
+   * Stop connecting until `restart()`: the client ends (in-flight publishes go back to the queue, which keeps
+   * accepting up to its bound) and no reconnect is scheduled. Users see `status`.
+   */
+  suspend(status: StatusLike): void {
+    if (this.state === 'closed') return;
+    this.teardown();
+    this.state = 'disconnected';
+    this.setStatus(status);
+  }
+
   private setStatus(status: StatusLike): void {
     this.currentStatus = status;
     for (const user of this.users.values()) user.status(status);

@@ -124,7 +124,13 @@ describe('c8y-device against the documented fixture', () => {
 
   it('measurements: QoS 1, done only after the broker has it; child via msg.device; ready CSV', async () => {
     const got = await setup();
+    await until(() => fx.lines('s/us').includes('500'), 3000, '500');
+    const gate = fx.hold();
     got.out.receive({ payload: { messageId: 200, values: { fragment: 'c8y_Temperature', series: 'T', value: 21.5, unit: 'C' } } });
+    await until(() => gate.held() === 1, 3000, 'the PUBLISH at the broker');
+    await settle(200);
+    assert.equal(got.completed.received.length, 0, 'no done() while the broker holds the PUBACK');
+    gate.release();
     await got.completed.next(1);
     assert.ok(fx.lines('s/us').includes('200,c8y_Temperature,T,21.5,C'), 'on the wire when done() was called');
     got.out.receive({ payload: '200,c8y_Temperature,T,22,C', device: 'child1' });
@@ -255,6 +261,103 @@ describe('c8y-device against the documented fixture', () => {
     got.out.receive({ ...first[1], payload: { status: 'DONE' } });
     const [caught] = await got.caught.next(1);
     assert.match(caught.error.message, /SUCCESSFUL/);
+  });
+
+  it('clean session, keepalive and the last will are in the CONNECT; the will reaches the broker on a connection loss', async () => {
+    const got = await setup();
+    const a = fx.attempts[0];
+    assert.equal(a.clean, true);
+    assert.equal(a.keepalive, 30);
+    assert.deepEqual(a.will, { topic: 's/us', payload: '400,c8y_ConnectionEvent,"Device connection was lost."', qos: 1 });
+    fx.kick('d:dev1');
+    await until(() => fx.lines('s/us').includes('400,c8y_ConnectionEvent,"Device connection was lost."'), 3000, 'last will');
+    await until(() => got.dev.connection?.state === 'connected' && fx.attempts.length === 2, 8000, 'reconnected');
+  });
+
+  it('results that do not belong to the operation in progress are refused and release nothing', async () => {
+    const got = await setup();
+    await until(() => fx.lines('s/us').includes('500'), 3000, '500');
+    await settle(50);
+    await fx.send('s/ds', '510,dev1\n510,dev1');
+    const [op] = await got.ops.next(1);
+    const results = () => fx.lines('s/us').filter((l) => /^50[23]/.test(l));
+    // another connection's operation, one from before a redeploy, an unknown sequence number
+    got.out.receive({ operation: { ...op.operation, connection: 'other-device' }, payload: { status: 'SUCCESSFUL' } });
+    got.out.receive({ operation: { ...op.operation, instance: 'old' }, payload: { status: 'SUCCESSFUL' } });
+    got.out.receive({ operation: { ...op.operation, seq: op.operation.seq + 5 }, payload: { status: 'SUCCESSFUL' } });
+    const caught = await got.caught.next(3);
+    assert.match(caught[0].error.message, /another c8y-device connection/);
+    assert.match(caught[1].error.message, /before the connection was restarted/);
+    assert.match(caught[2].error.message, /not in progress/);
+    await settle(100);
+    assert.deepEqual(results(), [], 'nothing published');
+    assert.equal(got.ops.received.length, 1, 'the second operation still waits');
+    // the right one: 503, then the second comes; answering the first twice is refused
+    got.out.receive({ ...op, payload: { status: 'SUCCESSFUL' } });
+    await got.ops.next(2);
+    got.out.receive({ ...op, payload: { status: 'SUCCESSFUL' } });
+    const [twice] = await got.caught.next(4).then((c) => c.slice(3));
+    assert.match(twice.error.message, /not in progress/);
+    assert.deepEqual(results(), ['503,c8y_Restart']);
+    // a Catch node's message for a result this c8y-out itself failed on is not sent again (no Catch loop)
+    got.out.receive({ ...got.ops.received[1], payload: { status: 'SUCCESSFUL' }, error: { message: 'queue full', source: { id: 'out1' } } });
+    await settle(100);
+    assert.deepEqual(results(), ['503,c8y_Restart']);
+    assert.ok((got.out as any).warn.calledWithMatch(/this node failed on it before/));
+  });
+
+  it('c8y-in redeployed alone (modified nodes): the operation in progress goes to the new c8y-in and can be answered', async () => {
+    const got = await setup();
+    await until(() => fx.lines('s/us').includes('500'), 3000, '500');
+    await settle(50);
+    await fx.send('s/ds', '511,dev1,"first"\n511,dev1,"second"');
+    await got.ops.next(1);
+    const f = flow();
+    const in1 = f.find((n) => n.id === 'in1');
+    in1.name = 'changed';
+    await helper.setFlows(f, 'nodes', { dev: USER });
+    const ops = collect(helper.getNode('ops'));
+    const [again] = await ops.next(1, 3000);
+    assert.equal(again.payload.values.command, 'first');
+    assert.equal(fx.attempts.length, 1, 'the connection was not restarted');
+    helper.getNode('out1').receive({ ...again, payload: { status: 'SUCCESSFUL' } });
+    const [second] = await ops.next(2, 3000).then((m) => m.slice(1));
+    assert.equal(second.payload.values.command, 'second');
+    assert.deepEqual(fx.lines('s/us').filter((l) => l.startsWith('503')), ['503,c8y_Command']);
+  });
+
+  it('c8y-out takes mode and child from an upstream msg.topic (smartrest-encode output)', async () => {
+    const got = await setup();
+    got.out.receive({ topic: 't/us/child1', payload: '211,19.5' });
+    await got.completed.next(1);
+    assert.deepEqual(fx.lines('t/us/child1'), ['211,19.5']);
+  });
+
+  it('registration while the device is connected: the device connection waits, then reconnects with the new credentials', async () => {
+    const got = await setup({ reg: { start: 'always', interval: 0.1 } });
+    let overlap = false;
+    const watch = setInterval(() => {
+      const c = fx.clients();
+      if (c.includes('dev1') && c.includes('d:dev1')) overlap = true;
+    }, 5);
+    try {
+      await got.creds!.next(1, 5000);
+      await until(() => fx.attempts.some((a) => a.clientId === 'd:dev1' && a.username === 't100/device_dev1' && a.code === 0), 5000, 'device with the new credentials');
+    } finally {
+      clearInterval(watch);
+    }
+    assert.equal(overlap, false, 'bootstrap ClientId dev1 and d:dev1 were never connected at the same time');
+    await until(() => got.dev.connection?.state === 'connected', 5000, 'connected');
+  });
+
+  it('credentials refused (CONNACK 4) with an auto registration: the device registers again', async () => {
+    const got = await setup({ wait: false, creds: { user: 'alice', password: 'wrong' }, reg: {} });
+    const reg = helper.getNode('reg');
+    await until(() => statusSeen(reg, 'green', /not needed/), 3000, 'registration not needed at first');
+    const [msg] = await got.creds!.next(1, 8000);
+    assert.equal(msg.payload.username, 'device_dev1');
+    await until(() => got.dev.connection?.state === 'connected', 5000, 'connected with the issued credentials');
+    assert.ok((reg as any).warn.calledWithMatch(/were refused: registering the device again/));
   });
 
   it('token: msg.action "request-token" → empty s/uat, the 71 line comes out of c8y-in', async () => {

@@ -26,6 +26,9 @@ export interface Attempt {
   username?: string;
   code: number;
   at: number;
+  clean: boolean;
+  keepalive: number;
+  will?: { topic: string; payload: string; qos: number };
 }
 
 export interface C8yFixture {
@@ -43,6 +46,10 @@ export interface C8yFixture {
   send(topic: string, payload: string): Promise<void>;
   /** Lines published on `topic` (all payloads split into lines). */
   lines(topic?: string): string[];
+  /** Drop a client's socket without a DISCONNECT (network loss): the broker sends its last will. */
+  kick(clientId: string): void;
+  /** Hold every client PUBLISH (and so its PUBACK) until `release()` is called. */
+  hold(): { release(): void; held(): number };
   stop(): Promise<void>;
   restart(downMs?: number): Promise<void>;
 }
@@ -62,6 +69,7 @@ export async function startC8yFixture(options: FixtureOptions = {}): Promise<C8y
   const tenant = options.tenant ?? 't100';
   const users = { ...(options.users ?? {}) };
   let current: { server: net.Server; broker: any; sockets: Set<net.Socket> } | undefined;
+  let holding: (() => void)[] | undefined;
 
   const fx: C8yFixture = {
     port,
@@ -80,6 +88,18 @@ export async function startC8yFixture(options: FixtureOptions = {}): Promise<C8y
       await new Promise<void>((r) => b.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, () => r()));
     },
     lines: (topic) => fx.published.filter((p) => topic === undefined || p.topic === topic).flatMap((p) => p.payload.split('\n')),
+    kick: (clientId) => current?.broker.clients[clientId]?.conn.destroy(),
+    hold() {
+      const waiting: (() => void)[] = [];
+      holding = waiting;
+      return {
+        held: () => waiting.length,
+        release() {
+          holding = undefined;
+          for (const go of waiting.splice(0)) go();
+        },
+      };
+    },
     stop: down,
     async restart(downMs = 200) {
       await down();
@@ -118,6 +138,8 @@ export async function startC8yFixture(options: FixtureOptions = {}): Promise<C8y
         }
       }
     });
+    // aedes sends the PUBACK once authorizePublish called back: holding the callback holds the PUBACK.
+    broker.authorizePublish = (_client: any, _packet: any, cb: any) => (holding ? holding.push(() => cb(null)) : cb(null));
     // Cumulocity: no subscriptions to upstream topics
     broker.authorizeSubscribe = (_client: any, sub: any, cb: any) => cb(null, /^s\/u/.test(sub.topic) ? null : sub);
     const sockets = new Set<net.Socket>();
@@ -139,7 +161,8 @@ export async function startC8yFixture(options: FixtureOptions = {}): Promise<C8y
         socket.pause();
         const password = packet.password === undefined ? undefined : Buffer.from(packet.password).toString();
         const code = decide(packet.clientId, packet.username, password);
-        fx.attempts.push({ clientId: packet.clientId, username: packet.username, code, at: Date.now() });
+        const will = packet.will ? { topic: packet.will.topic, payload: Buffer.from(packet.will.payload).toString(), qos: packet.will.qos } : undefined;
+        fx.attempts.push({ clientId: packet.clientId, username: packet.username, code, at: Date.now(), clean: !!packet.clean, keepalive: packet.keepalive, ...(will ? { will } : {}) });
         if (code !== 0) {
           socket.end(mqttPacket.generate({ cmd: 'connack', returnCode: code, sessionPresent: false }));
           return;

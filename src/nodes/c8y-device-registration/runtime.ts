@@ -5,6 +5,7 @@
  * with a `c8y-device` selected, stored into it (encrypted, survives a restart) so it reconnects with them.
  * The transport is the shared MqttConnection; the bootstrap password is never logged.
  */
+import type { EventEmitter } from 'node:events';
 import type { Node, NodeAPI, NodeMessageInFlow } from 'node-red';
 import { parseCredentials, pollDelay, type PollSchedule } from '../../c8y/bootstrap';
 import { brokerUrl, checkDeviceId } from '../../c8y/clientid';
@@ -85,6 +86,8 @@ export = function register(RED: NodeAPI): void {
       if (state === 'running') return;
       state = 'running';
       polls = 0;
+      // The device connection is the same identity on the platform (ClientId `<id>` vs `d:<id>`): it waits.
+      device?.suspendForRegistration();
       let url: string;
       try {
         url = brokerUrl(config.host, config.transport, config.port, config.wsPath);
@@ -131,7 +134,8 @@ export = function register(RED: NodeAPI): void {
         try {
           await device.setCredentials(creds);
         } catch (err) {
-          node.error(`could not store the credentials in the c8y-device node: ${errorText(err)}`, msg as unknown as NodeMessageInFlow);
+          // The message for Catch nodes leaves the password out.
+          node.error(`could not store the credentials in the c8y-device node: ${errorText(err)}`, { topic: msg.topic, deviceId, payload: { tenant: creds.tenant, username: creds.username } } as unknown as NodeMessageInFlow);
         }
       }
       node.send(msg as unknown as NodeMessageInFlow);
@@ -144,6 +148,8 @@ export = function register(RED: NodeAPI): void {
       connection = undefined;
       if (state === 'running') state = 'idle';
       if (c) await c.close().catch(() => undefined);
+      // Stopped without new credentials: the device connects again as before (after success setCredentials did).
+      if (state !== 'done') device?.resumeAfterRegistration();
     }
 
     node.on('input', (inMsg: NodeMessageInFlow, _send, done) => {
@@ -177,9 +183,19 @@ export = function register(RED: NodeAPI): void {
       // Say why nothing happens: the device is already registered (a start message registers it again).
       else if (auto === 'auto' && !problem) setStatus({ fill: 'green', shape: 'ring', text: 'not needed: the device has credentials' });
     }, 1);
+    // Stored or configured credentials refused (CONNACK 4: the device was deleted on the platform, say): an `auto`
+    // registration runs again instead of leaving the device without a way back.
+    const onRefused = () => {
+      if (auto !== 'auto' || state === 'running') return;
+      node.warn(`the credentials of ${deviceId} were refused: registering the device again`);
+      state = 'idle';
+      start();
+    };
+    (device as unknown as EventEmitter | null)?.on('credentials-refused', onRefused);
 
     node.on('close', (_removed: boolean, done: () => void) => {
       clearTimeout(startTimer);
+      (device as unknown as EventEmitter | null)?.off('credentials-refused', onRefused);
       state = 'idle';
       stop().finally(() => {
         node.status({});

@@ -5,6 +5,7 @@
  * status and a log line saying what to do; 3 and 5 retry with backoff and jitter, 1, 2 and 4 stop until a
  * redeploy or new credentials (src/c8y/connack.ts). Operations of one fragment go to the flow one at a time.
  */
+import { randomBytes } from 'node:crypto';
 import type { NodeAPI } from 'node-red';
 import { brokerUrl, checkDeviceId, deviceClientId, mqttUsername } from '../../c8y/clientid';
 import { describeRefusal, refusalLogLine, retryRefused } from '../../c8y/connack';
@@ -28,6 +29,9 @@ function isRefusal(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown };
   return typeof e?.code === 'number' && typeof e.message === 'string' && /connection refused/i.test(e.message);
 }
+
+/** Bound of the per-fragment operation queue (a flow that never answers must not make it grow without end). */
+const MAX_OPERATIONS_PER_FRAGMENT = 1000;
 
 export = function register(RED: NodeAPI): void {
   /** The encrypted store for registration results, or undefined without a user dir (then only in memory). */
@@ -58,6 +62,9 @@ export = function register(RED: NodeAPI): void {
     const unsubscribes: Promise<() => Promise<void>>[] = [];
     let lastWarning = '';
     let seq = 0;
+    // Results carry this with their OperationRef: one from before a redeploy cannot complete a newer operation.
+    const instance = randomBytes(6).toString('hex');
+    const timers = new Set<NodeJS.Timeout>();
     const store = credentialStore();
 
     const collection = readCollection(config);
@@ -91,8 +98,10 @@ export = function register(RED: NodeAPI): void {
       creds = { user: `${stored.tenant}/${stored.username}`, password: stored.password };
     }
     const tlsNode = config.tls ? (RED.nodes.getNode(config.tls) as unknown as TlsConfigNode | null) : null;
+    // Set when the broker refused the credentials (CONNACK 4): an `auto` registration may then run again.
+    let credentialsRefused = false;
     // A client certificate (from the tls-config node) is a credential too; a CA alone is not.
-    node.hasCredentials = () => !!(creds.user && creds.password) || !!(tls as { cert?: unknown }).cert;
+    node.hasCredentials = () => !credentialsRefused && (!!(creds.user && creds.password) || !!(tls as { cert?: unknown }).cert);
 
     const tls: Record<string, unknown> = {};
     if (config.transport === 'mqtts' || config.transport === 'wss' || !config.transport) {
@@ -114,16 +123,32 @@ export = function register(RED: NodeAPI): void {
     // ---- operations: one at a time per (target, fragment), in arrival order --------------------------------------
     interface Entry extends C8yDownstream {
       operation: OperationRef;
+      /** Handed to at least one c8y-in. Operations that arrive while no c8y-in listens wait for one. */
+      handed: boolean;
     }
     const operations = new FragmentQueues<Entry>(
       (e) => queueKey(e.operation),
       (e) => release(e),
+      MAX_OPERATIONS_PER_FRAGMENT,
     );
     function release(e: Entry): void {
+      if (!listeners.size) {
+        e.handed = false;
+        return;
+      }
+      e.handed = true;
       if ([...listeners.values()].some((l) => l.executing)) {
         for (const p of statusLines(e.operation, { status: 'EXECUTING' }, node.deviceId)) void node.publish(p.topic, p.payload, 1).catch((err) => warnOnce(`501 for ${e.operation.fragment}: ${errorText(err)}`));
       }
-      for (const l of listeners.values()) l.line(e);
+      toListeners(e);
+    }
+    /** Each c8y-in gets its own copy: one flow changing msg.payload must not change what another one sees. */
+    function toListeners(item: C8yDownstream): void {
+      let first = true;
+      for (const l of listeners.values()) {
+        l.line(first ? item : structuredClone(item));
+        first = false;
+      }
     }
 
     function onDownstream(topic: string, payload: Buffer): void {
@@ -131,10 +156,14 @@ export = function register(RED: NodeAPI): void {
       for (const record of records) {
         const op = operationOf(record);
         if (!op) {
-          for (const l of listeners.values()) l.line({ topic, record });
+          toListeners({ topic, record });
           continue;
         }
-        operations.push({ topic, record, operation: { ...op, messageId: record.messageId, seq: ++seq, connection: node.id } });
+        const entry: Entry = { topic, record, handed: false, operation: { ...op, messageId: record.messageId, seq: ++seq, connection: node.id, instance } };
+        if (operations.push(entry) < 0) {
+          // It stays PENDING on the platform and comes again with the next 500 (reconnect).
+          warnOnce(`${MAX_OPERATIONS_PER_FRAGMENT} operations ${op.fragment} for ${op.device} are waiting for the flow: a further one was not queued (it stays PENDING)`);
+        }
       }
       if (issues.length) {
         const text = `${issues.length} line(s) on ${topic} could not be decoded: ${issues.map(describeIssue).join('; ')}`;
@@ -164,29 +193,40 @@ export = function register(RED: NodeAPI): void {
         keepalive: Number(config.keepalive) > 0 ? Number(config.keepalive) : 60,
         protocolVersion: 4,
         tls: Object.keys(tls).length ? (tls as never) : undefined,
-        will: config.will ? { topic: (config.willTopic || 's/us').trim(), payload: willPayload, qos: 1 } : undefined,
+        will: config.will !== false ? { topic: (config.willTopic || 's/us').trim(), payload: willPayload, qos: 1 } : undefined,
         retryRefused,
         describeRefusal,
         queueLimit: { messages: queueSize, bytes: queueSize * 16384 },
         backoff: { initialMs: 1000, maxMs: 120000, factor: 2, jitter: 0.5 },
         onConnected: async (conn) => {
           // Operations that were waiting (not yet handed to the flow) are PENDING on the platform and come again
-          // with 500: drop them here so they are not handed over twice. Those in progress stay.
-          operations.dropWaiting();
+          // with 500: drop them here so they are not handed over twice. Those in progress stay. Without 500 they
+          // would not come again, so they are kept.
+          if (config.pending !== false) operations.dropWaiting();
           for (const m of startup) await conn.publishNow(m.topic, m.payload, { qos: 1 });
         },
       });
       // Warnings, never [error]: an absent or refusing broker is a state (status), logged once per distinct problem.
-      connection.on('refused', (code: number) => warnOnce(refusalLogLine(code)));
+      connection.on('refused', (code: number) => {
+        warnOnce(refusalLogLine(code));
+        if (code === 4 && !credentialsRefused) {
+          credentialsRefused = true;
+          node.emit('credentials-refused');
+        }
+      });
       connection.on('client-error', (err: unknown) => isRefusal(err) || warnOnce(`Cumulocity connection (${clientId}): ${errorText(err)}`));
       connection.on('overflow', (topic: string) => warnOnce(`offline queue full (${queueSize} messages): a message to ${topic} was dropped`));
       connection.on('connected', () => {
         lastWarning = '';
-        // After the subscriptions: ask for PENDING operations.
-        if (config.pending !== false) void connection.publish('s/us', '500', { qos: 1 }).catch(() => undefined);
+        credentialsRefused = false;
+        // After the subscriptions: ask for PENDING operations. Directly, not through the offline queue (which
+        // may be full after an outage, and 500 must not wait behind the data).
+        if (config.pending !== false) void connection.publishNow('s/us', '500', { qos: 1 }).catch((err) => warnOnce(`500 (pending operations) could not be sent: ${errorText(err)}`));
       });
       unsubscribes.push(connection.subscribe('s/ds', 1, onDownstream));
       if (node.collection) unsubscribes.push(connection.subscribe(`s/dc/${node.collection.xid}`, 1, onDownstream));
+      // Responses of the default template collection of the ClientId (d:<id>:<X-ID>) arrive on s/dd.
+      if ((config.defaultXid ?? '').trim()) unsubscribes.push(connection.subscribe('s/dd', 1, onDownstream));
       connection.on('status', (s: StatusLike) => (connectionStatus = s));
       for (const u of unsubscribes) u.catch(() => undefined);
       node.connection = connection;
@@ -228,10 +268,20 @@ export = function register(RED: NodeAPI): void {
       listeners.set(l.id, l);
       node.register(l);
       if (l.errorLine) subscribeErrors();
+      // Operations that came while no c8y-in listened (or whose c8y-in was redeployed) go to the new one; on the
+      // next tick, once the flow around it has started.
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        for (const e of operations.inProgress()) if (!e.handed) release(e);
+      }, 1);
+      timers.add(timer);
     };
     node.removeListener_ = (l) => {
       listeners.delete(l.id);
       node.deregister(l);
+      // The last c8y-in left (a redeploy of modified nodes restarts it alone): what is in progress is handed to
+      // the next one again, so the fragment is not blocked until the config node restarts.
+      if (!listeners.size) for (const e of operations.inProgress()) e.handed = false;
     };
 
     node.publish = (topic, payload, qos) => {
@@ -244,17 +294,46 @@ export = function register(RED: NodeAPI): void {
       if (!node.connection) throw new Error(node.problem ?? 'no connection');
       // s/dat is subscribed on the first request only (password devices get an s/e error instead of a token).
       tokenSubscription ??= node.connection.subscribe('s/dat', 1, onDownstream);
-      await tokenSubscription;
+      try {
+        await tokenSubscription;
+      } catch (err) {
+        tokenSubscription = undefined; // refused now, maybe allowed later: ask again next time
+        throw err;
+      }
       await node.publish('s/uat', '', 1);
     };
 
     node.completeOperation = async (ref, result) => {
-      const lines = statusLines(ref, result, node.deviceId);
-      try {
-        for (const p of lines) await node.publish(p.topic, p.payload, 1);
-      } finally {
-        if (result.status !== 'EXECUTING') operations.done(queueKey(ref), (e) => e.operation.seq === ref.seq);
+      // 501-503 act on the oldest operation of the fragment on the platform: a result for anything but the
+      // operation in progress here would complete another one. Refuse it (done(err) in c8y-out).
+      const key = queueKey(ref);
+      const current = operations.current(key);
+      if (ref.connection !== node.id || (ref.instance !== undefined && ref.instance !== instance) || !current || current.operation.seq !== ref.seq) {
+        const why =
+          ref.connection !== node.id
+            ? `it was received by another c8y-device connection (${ref.connection})`
+            : ref.instance !== undefined && ref.instance !== instance
+              ? 'it was received before the connection was restarted (redeploy)'
+              : 'it is not in progress (already answered?)';
+        throw new Error(`result for operation ${ref.fragment} of ${ref.device} not sent: ${why}`);
       }
+      for (const p of statusLines(ref, result, node.deviceId)) await node.publish(p.topic, p.payload, 1);
+      // Only after the broker has it: if the publish failed, the operation stays in progress (a retry may answer it).
+      if (result.status !== 'EXECUTING') operations.done(key, (e) => e.operation.seq === ref.seq);
+    };
+
+    // ---- registration while connected: the bootstrap ClientId `<id>` and `d:<id>` are the same identity on the
+    // platform (reference §1.3), two connections would replace each other; the device connection waits. ---------
+    let suspended = false;
+    node.suspendForRegistration = () => {
+      if (!node.connection || !active() || suspended) return;
+      suspended = true;
+      node.connection.suspend({ fill: 'yellow', shape: 'ring', text: 'waiting for the device registration' });
+    };
+    node.resumeAfterRegistration = () => {
+      if (!suspended) return;
+      suspended = false;
+      node.connection?.restart();
     };
 
     node.setCredentials = async (c: DeviceCredentials) => {
@@ -270,6 +349,8 @@ export = function register(RED: NodeAPI): void {
       }
       creds = { user, password: c.password };
       node.credentials = { user, password: c.password };
+      credentialsRefused = false;
+      suspended = false;
       if (!node.connection) return;
       node.connection.restart({ username: user, password: c.password });
       if (waiting) {
@@ -283,6 +364,8 @@ export = function register(RED: NodeAPI): void {
       node.connection = undefined;
       for (const t of refreshTimers) clearTimeout(t);
       refreshTimers.clear();
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
       operations.clear();
       listeners.clear();
       for (const user of users.values()) user.status({});

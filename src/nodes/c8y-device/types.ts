@@ -82,6 +82,10 @@ export interface C8yDeviceNode extends Node<C8yDeviceCredentials> {
   setCredentials(creds: DeviceCredentials): Promise<void>;
   /** Certificate-authenticated devices: subscribe `s/dat` (once) and publish an empty `s/uat`; `71` reaches c8y-in. */
   requestToken(): Promise<void>;
-  /** Whether the node has credentials (configured or from a registration) or a client certificate. */
+  /** Whether the node has credentials (configured or from a registration) or a client certificate, not refused (CONNACK 4). */
   hasCredentials(): boolean;
+  /** A registration starts: the device connection (same identity on the platform) waits until it ends. */
+  suspendForRegistration(): void;
+  /** The registration ended without new credentials: connect again as before. */
+  resumeAfterRegistration(): void;
 }

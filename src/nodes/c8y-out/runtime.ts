@@ -6,7 +6,7 @@
  */
 import type { Node, NodeAPI, NodeMessageInFlow } from 'node-red';
 import { readResult, type OperationRef } from '../../c8y/operations';
-import { ConnectionClosedError } from '../../mqtt/connection';
+import { ConnectionClosedError, type ConnectionUser, type StatusLike } from '../../mqtt/connection';
 import { parse } from '../../smartrest/codec';
 import { encodeRecords, recordList } from '../../smartrest/message';
 import { isProcessingMode, parseTopic } from '../../smartrest/topics';
@@ -20,16 +20,38 @@ function isOperationRef(v: unknown): v is OperationRef {
   return !!o && typeof o === 'object' && typeof o.fragment === 'string' && typeof o.device === 'string';
 }
 
+/** How long a failed message's error stays in the status before the connection state shows again. */
+const ERROR_STATUS_MS = 5000;
+
 export = function register(RED: NodeAPI): void {
   function C8yOutNode(this: Node, config: C8yOutConfig) {
     RED.nodes.createNode(this, config);
     const node = this;
     const device = RED.nodes.getNode(config.device) as C8yDeviceNode | null;
     const qos: 0 | 1 = Number(config.qos ?? 1) === 0 ? 0 : 1;
+    // The status follows the connection; a failed message shows its error for a few seconds, then the
+    // connection state again.
+    let connectionStatus: StatusLike = {};
+    let errorTimer: NodeJS.Timeout | undefined;
+    const user: ConnectionUser = {
+      id: node.id,
+      status: (st) => {
+        connectionStatus = st;
+        if (!errorTimer) node.status(st);
+      },
+    };
+    function showError(text: string): void {
+      clearTimeout(errorTimer);
+      node.status({ fill: 'red', shape: 'ring', text: shortText(text) });
+      errorTimer = setTimeout(() => {
+        errorTimer = undefined;
+        node.status(connectionStatus);
+      }, ERROR_STATUS_MS);
+    }
     if (!device) {
       node.status({ fill: 'red', shape: 'ring', text: 'no c8y-device configured' });
     } else {
-      device.register(node);
+      device.register(user);
     }
 
     let discarded = 0;
@@ -47,8 +69,15 @@ export = function register(RED: NodeAPI): void {
         if (ref) {
           const p = msg.payload as { status?: unknown } | undefined;
           const isResult = !!p && typeof p === 'object' && !Array.isArray(p) && 'status' in p;
-          // A Catch node's message for an operation: FAILED with the error text.
-          if (!isResult && msg.error && typeof msg.error === 'object') {
+          // A Catch node's message for an operation: FAILED with the error text, whatever the payload holds (a
+          // node that failed on a SUCCESSFUL result must not have it sent again). Except when the error is this
+          // node's own: a Catch wired back here would repeat the same failure, so it ends here with a warning.
+          if (msg.error && typeof msg.error === 'object') {
+            const source = (msg.error as { source?: { id?: unknown } }).source;
+            if (source?.id === node.id) {
+              node.warn(`operation ${ref.fragment} of ${ref.device}: not answered, this node failed on it before: ${String(msg.error.message ?? '')}`);
+              return;
+            }
             await device.completeOperation(ref, { status: 'FAILED', reason: String(msg.error.message ?? 'failed') });
             return;
           }
@@ -57,13 +86,16 @@ export = function register(RED: NodeAPI): void {
             return;
           }
         }
-        const mode = msg.mode ?? config.mode ?? 's';
+        // An upstream msg.topic (from smartrest-encode: `t/us/<child>`, …) gives mode and child where msg.mode
+        // and msg.device do not.
+        const topicInfo = typeof msg.topic === 'string' ? parseTopic(msg.topic) : undefined;
+        const fromTopic = topicInfo?.direction === 'up' && (topicInfo.kind === 'static' || topicInfo.kind === 'custom') ? topicInfo : undefined;
+        const mode = msg.mode ?? fromTopic?.mode ?? config.mode ?? 's';
         if (!isProcessingMode(mode)) throw new Error(`msg.mode must be one of s, t, q, c; got ${JSON.stringify(mode)}`);
-        const child = msg.device;
+        const child = msg.device ?? fromTopic?.child;
         if (child !== undefined && typeof child !== 'string') throw new Error(`msg.device must be a string (a child device's external id); got ${typeof child}`);
         const payload = msg.payload;
         let out: { topic: string; payload: string }[];
-        const topicInfo = typeof msg.topic === 'string' ? parseTopic(msg.topic) : undefined;
         if (typeof payload === 'string' && topicInfo?.direction === 'up' && topicInfo.kind === 'template') {
           out = [{ topic: msg.topic as string, payload }];
         } else {
@@ -87,14 +119,16 @@ export = function register(RED: NodeAPI): void {
             done();
             return;
           }
-          node.status({ fill: 'red', shape: 'ring', text: shortText(errorText(err)) });
+          showError(errorText(err));
           done(err instanceof Error ? err : new Error(errorText(err)));
         },
       );
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
-      device?.deregister(node);
+      clearTimeout(errorTimer);
+      errorTimer = undefined;
+      device?.deregister(user);
       done();
     });
   }
