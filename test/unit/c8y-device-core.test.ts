@@ -7,7 +7,7 @@ import path from 'node:path';
 import { brokerUrl, checkDeviceId, deviceClientId, mqttUsername } from '../../src/c8y/clientid';
 import { connackInfo, describeRefusal, retryRefused } from '../../src/c8y/connack';
 import { deviceSubscriptions, parseChildren, parseList, startupMessages } from '../../src/c8y/startup';
-import { FragmentQueues, operationOf, queueKey, readResult, statusLines } from '../../src/c8y/operations';
+import { FragmentQueues, MAX_REASON_BYTES, operationOf, queueKey, readResult, statusLines, truncateUtf8 } from '../../src/c8y/operations';
 import { parseCredentials, pollDelay } from '../../src/c8y/bootstrap';
 import { CredentialStore, STORE_FILE } from '../../src/c8y/credstore';
 import { parseCollection } from '../../src/smartrest/custom';
@@ -38,7 +38,10 @@ describe('c8y clientid', () => {
 describe('c8y connack', () => {
   it('3 and 5 retry, 1, 2 and 4 stop', () => {
     assert.deepEqual([1, 2, 3, 4, 5].map(retryRefused), [false, false, true, false, true]);
-    assert.match(describeRefusal(4), /bad username or password \(not retried\)/);
+    // the status says what it means and, in a few words, what to do
+    assert.equal(describeRefusal(4), 'CONNACK 4 bad username or password: check tenant, user, password (not retried)');
+    assert.equal(describeRefusal(5), 'CONNACK 5 not authorised: check permissions');
+    for (const code of [1, 2, 3, 4, 5]) assert.match(describeRefusal(code), new RegExp(`^CONNACK ${code} [a-z ]+: [a-z ,]+`));
     assert.match(connackInfo(4).action, /redeploy or new credentials/);
   });
 });
@@ -76,6 +79,23 @@ describe('c8y operations', () => {
     assert.equal(q.done(queueKey({ fragment: 'c8y_Command', device: 'd' })), true);
     assert.deepEqual(released, ['a', 'c', 'd', 'b']);
     assert.equal(q.size, 3);
+  });
+  it('a queue holds at most maxPerKey items per key; inProgress lists the heads', () => {
+    const q = new FragmentQueues<{ fragment: string; device: string; n: number }>(queueKey, () => undefined, 3);
+    const pos = [0, 1, 2, 3].map((n) => q.push({ fragment: 'c8y_Command', device: 'd', n }));
+    assert.deepEqual(pos, [0, 1, 2, -1]);
+    q.push({ fragment: 'c8y_Restart', device: 'd', n: 9 });
+    assert.deepEqual(q.inProgress().map((i) => i.n), [0, 9]);
+  });
+  it('a failure reason is cut to 500 UTF-8 bytes on a character boundary', () => {
+    assert.equal(truncateUtf8('abc', 2), 'ab');
+    assert.equal(truncateUtf8('aä', 2), 'a');
+    assert.equal(truncateUtf8('😀x', 3), '');
+    const long = 'ä'.repeat(600);
+    const [line] = statusLines({ fragment: 'c8y_Restart', device: 'dev1' }, { status: 'FAILED', reason: long }, 'dev1');
+    const reason = line.payload.slice('502,c8y_Restart,'.length);
+    assert.equal(Buffer.byteLength(reason), MAX_REASON_BYTES);
+    assert.equal(reason, 'ä'.repeat(250));
   });
   it('results become 503/502/501 on the right topic', () => {
     assert.deepEqual(statusLines({ fragment: 'c8y_Command', device: 'dev1' }, readResult({ status: 'SUCCESSFUL', result: ['done ok'] }), 'dev1').map((p) => [p.topic, p.payload]), [['s/us', '503,c8y_Command,done ok']]);
