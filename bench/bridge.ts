@@ -11,6 +11,7 @@
  * Per case and QoS: flood (FLOOD_MS, closed loop: at most 2000 messages between publish and receive) → msg/s,
  * bridge CPU µs/msg (process.cpuUsage of this process, or /proc of the bridging mosquitto), lost/duplicated after
  * the drain; paced PACED msg/s for PACED_MS → p50/p99 latency publish → receive.
+ * BENCH_BRIDGES=node,mqttjs and BENCH_QOS=0 select cases (for profiling).
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -238,7 +239,7 @@ async function main(): Promise<void> {
   try {
     const cases = (process.env.BENCH_BRIDGES ?? 'node,core,mqttjs,mosquitto').split(',') as ('node' | 'core' | 'mqttjs' | 'mosquitto')[];
     for (const name of cases) {
-      for (const qos of [0, 1] as const) {
+      for (const qos of (process.env.BENCH_QOS ?? '0,1').split(',').map(Number) as (0 | 1)[]) {
         let source = urlA;
         let bridge: Bridge;
         if (name === 'node') bridge = await nodeBridge(urlA, urlB, qos);

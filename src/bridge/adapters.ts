@@ -5,7 +5,8 @@
  * - `smartrest-to-fields`: SmartREST measurement lines (200, 201, 210, 211, 212; decoded by the shared
  *   `src/smartrest` codec) → one item per series value, `{field}` = a Datacake field identifier
  *   (`c8y_Temperature`/`T` → `TEMPERATURE_T`; 210 → `RSSI`, 211 → `TEMPERATURE`, 212 → `BATTERY`), the value as
- *   plain text (Datacake takes one plain value per message). Other lines are ignored (counted by the caller).
+ *   plain text (Datacake takes one plain value per message). Other lines are ignored (counted as `skipped` by
+ *   the caller); malformed ones count as `error`.
  * - `json-path`: `a.b[0].c` extracts a value; objects/arrays are sent as JSON, everything else as text.
  */
 import { decodePayload } from '../smartrest/message';
@@ -18,9 +19,11 @@ export interface AdaptedItem {
 
 export interface AdapterResult {
   items: AdaptedItem[];
-  /** Lines or values that could not be used (counted as `error`, with the first reason). */
+  /** Lines or values that could not be used: malformed, missing (counted as `error`, with the first reason). */
   skipped: number;
   reason?: string;
+  /** Lines the adapter does not forward by design (not measurements): counted as `skipped`, not logged. */
+  ignored?: number;
 }
 
 /** Datacake field identifier from a fragment and series (`c8y_` prefix dropped, non-identifier characters → `_`). */
@@ -49,6 +52,7 @@ export function smartrestToFields(payload: Buffer | string, topic?: string): Ada
     return { items: [], skipped: 1, reason: err instanceof Error ? err.message : String(err) };
   }
   const items: AdaptedItem[] = [];
+  let ignored = 0;
   let skipped = decoded.issues.length;
   let reason = decoded.issues.length ? String((decoded.issues[0] as { message?: string }).message ?? 'invalid line') : undefined;
   for (const rec of decoded.records) {
@@ -76,11 +80,10 @@ export function smartrestToFields(payload: Buffer | string, topic?: string): Ada
       }
       items.push({ payload: Buffer.from(text(v)), vars: { field: f.field, fragment: f.fragment, series: f.series } });
     } else {
-      skipped++;
-      reason ??= `line ${rec.messageId} is not a measurement (200, 201, 210–212)`;
+      ignored++; // events, alarms, inventory, operation status: not Datacake fields
     }
   }
-  return { items, skipped, reason };
+  return { items, skipped, reason, ignored };
 }
 
 /** Parses `a.b[0]["c d"]` into keys. */

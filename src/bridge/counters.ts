@@ -14,7 +14,7 @@ export interface RuleCounters {
 }
 
 export function emptyCounters(rule: number, name: string): RuleCounters {
-  return { rule, name, matched: 0, forwarded: 0, duplicates: 0, unmappedIds: 0, dropped: { unmapped: 0, loop: 0, expired: 0, 'queue-full': 0, error: 0 } };
+  return { rule, name, matched: 0, forwarded: 0, duplicates: 0, unmappedIds: 0, dropped: { unmapped: 0, loop: 0, expired: 0, 'queue-full': 0, error: 0, skipped: 0 } };
 }
 
 export class Counters {

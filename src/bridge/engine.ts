@@ -12,8 +12,10 @@
  *   connection is back (the connection counts as connected only after its subscriptions were confirmed).
  * - Loops: only when rules listen on BOTH sides, two content windows (see loop.ts): our own publishes coming back
  *   (echo) and reflections of what a side just sent us. On MQTT 5 connections subscriptions also ask for No-Local.
- * - Retained replays: a message delivered with the retain flag (a replay caused by (re)subscribing) is forwarded
- *   only when its content differs from the last one forwarded for that topic, so reconnects do not re-flood.
+ * - Retained replays: a message delivered with the retain flag within REPLAY_WINDOW_MS of a (re)connect of its
+ *   side (the broker's replay after subscribing) is forwarded only when its content differs from the last one
+ *   forwarded for that topic, so reconnects do not re-flood. Live messages (also with MQTT 5 Retain As Published)
+ *   always pass. The memory of forwarded retained content is bounded (RETAINED_TOPICS, oldest out).
  */
 import { ConnectionClosedError, type Ack, type MqttConnection } from '../mqtt/connection';
 import type { IPublishPacket } from 'mqtt';
@@ -21,7 +23,7 @@ import { adapt } from './adapters';
 import { Counters, type RuleCounters } from './counters';
 import { LoopBreaker, contentHash } from './loop';
 import { Outbox, type OutboxEntry, type OverflowPolicy } from './outbox';
-import { applyQos, findRule, render, subscribeQos, type RuleSet, type Side } from './rules';
+import { applyQos, findRule, renderTopic, subscribeQos, type CompiledRule, type RuleSet, type Side } from './rules';
 
 export interface EngineOptions {
   rules: RuleSet;
@@ -82,6 +84,10 @@ function countdown(n: number, ack: Ack): Ack {
 }
 
 const SIDE_ID: Record<Side, number> = { source: 1, target: 2 };
+const REPLAY_WINDOW_MS = 10_000;
+const RETAINED_TOPICS = 10_000;
+/** At most this many warnings per minute are logged; the rest are counted and summarised. */
+const WARNINGS_PER_MINUTE = 10;
 
 export class BridgeEngine {
   readonly counters: Counters;
@@ -94,6 +100,7 @@ export class BridgeEngine {
   private readonly published: LoopBreaker;
   private readonly received: LoopBreaker;
   private readonly retained = new Map<string, number>();
+  private readonly replayUntil: Record<Side, number> = { source: 0, target: 0 };
   private readonly unsubscribe: (() => Promise<void>)[] = [];
   private readonly listeners: [MqttConnection, string, (...a: any[]) => void][] = [];
   private readonly lastPacket: Record<Side, IPublishPacket | undefined> = { source: undefined, target: undefined };
@@ -102,6 +109,7 @@ export class BridgeEngine {
   private readonly ttlMs: number;
   private readonly lowWater: number;
   private sampleCount = 0;
+  private readonly sampleEvery: number;
   private policy: OverflowPolicy = 'stop-consuming';
   private pruneTimer?: NodeJS.Timeout;
   private closed = false;
@@ -111,6 +119,7 @@ export class BridgeEngine {
     this.counters = new Counters(this.set.names);
     this.conns = { source: options.source, target: options.target };
     this.maxInflight = options.maxInflight ?? 1000;
+    this.sampleEvery = options.onSample ? (options.sampleEvery ?? 0) : 0;
     this.drainRate = options.drainRate ?? 5000;
     this.ttlMs = options.outbox?.ttlMs ?? 0;
     this.lowWater = Math.floor((options.outbox?.maxMessages ?? 10000) / 2);
@@ -151,8 +160,10 @@ export class BridgeEngine {
       const other: Side = side === 'source' ? 'target' : 'source';
       const onConnected = () => {
         // A new client reads again (see pauseIncoming); the lane pauses it again if still full.
-        this.lanes[side === 'source' ? 'target' : 'source'].paused = false;
-        this.pump(this.lanes[other]);
+        this.lanes[other].paused = false;
+        this.replayUntil[side] = Date.now() + REPLAY_WINDOW_MS;
+        // What waits for this side can go now.
+        this.pump(this.lanes[side]);
       };
       this.on(conn, 'connected', onConnected);
       this.on(conn, 'requeued', (n: number) => (this.resent += n));
@@ -200,61 +211,67 @@ export class BridgeEngine {
       }
       this.received.remember(key);
     }
-    if (packet.retain) {
+    if (packet.retain && Date.now() < this.replayUntil[side]) {
       const key = `${sideId}${topic}`;
       const h = contentHash(0, '', payload);
       if (this.retained.get(key) === h) {
         this.retainedSkipped++;
         return done();
       }
+      this.retained.delete(key);
       this.retained.set(key, h);
-    }
-    let items;
-    if (rule.adapter === 'none') items = [{ payload, vars: undefined as Record<string, string> | undefined }];
-    else {
-      const r = adapt(rule.adapter, rule.adapterArg, payload, topic);
-      if (r.skipped) {
-        this.counters.drop(rule.index, 'error', r.skipped);
-        if (r.reason) this.warn(`rule ${rule.index + 1}: ${r.reason} (${topic})`);
-      }
-      items = r.items;
-      if (!items.length) return done();
+      if (this.retained.size > RETAINED_TOPICS) this.retained.delete(this.retained.keys().next().value as string);
     }
     const qos = applyQos(rule.qos, packet.qos);
     const retain = rule.retain === 'keep' && packet.retain;
     const expires = this.ttlMs > 0 ? Date.now() + this.ttlMs : 0;
+    if (rule.adapter === 'none') return this.forward(rule, c, side, to, topic, levels, m.vars, payload, qos, retain, expires, done);
+    const r = adapt(rule.adapter, rule.adapterArg, payload, topic);
+    if (r.ignored) this.counters.drop(rule.index, 'skipped', r.ignored);
+    if (r.skipped) {
+      this.counters.drop(rule.index, 'error', r.skipped);
+      if (r.reason) this.warn(`rule ${rule.index + 1}: ${r.reason} (${topic})`);
+    }
+    const items = r.items;
+    if (!items.length) return done();
     const finish = items.length > 1 ? countdown(items.length, done) : done;
     for (const item of items) {
       const vars = item.vars ? { ...m.vars, ...item.vars } : m.vars;
-      const r = render(rule, this.set, vars, topic, levels);
-      if ('error' in r) {
-        this.counters.drop(rule.index, 'error');
-        this.warn(`rule ${rule.index + 1}: ${r.error}`);
-        finish();
-        continue;
-      }
-      if (r.unmapped.length) {
-        c.unmappedIds += r.unmapped.length;
-        if (rule.unmapped === 'drop') {
-          this.counters.drop(rule.index, 'unmapped');
-          finish();
-          continue;
-        }
-      }
-      if (this.loopGuard) {
-        const key = contentHash(SIDE_ID[to], r.topic, item.payload);
-        if (this.received.has(key)) {
-          this.counters.drop(rule.index, 'loop');
-          finish();
-          continue;
-        }
-        this.published.remember(key);
-      }
-      if (this.options.sampleEvery && this.options.onSample && ++this.sampleCount % this.options.sampleEvery === 0) {
-        this.options.onSample({ rule: rule.index, from: side, topic, target: r.topic, payload: item.payload.toString('utf8'), qos, retain });
-      }
-      this.send(this.lanes[to], { topic: r.topic, payload: item.payload, qos, retain, rule: rule.index, expires, ack: finish });
+      this.forward(rule, c, side, to, topic, levels, vars, item.payload, qos, retain, expires, finish);
     }
+  }
+
+  private readonly unmappedScratch: string[] = [];
+
+  /** One outgoing publish of a matched message: render, lookups, loop check, sample, send. */
+  private forward(rule: CompiledRule, c: RuleCounters, side: Side, to: Side, topic: string, levels: string[], vars: Record<string, string>, payload: Buffer, qos: 0 | 1 | 2, retain: boolean, expires: number, finish: Ack): void {
+    const unmapped = this.unmappedScratch;
+    unmapped.length = 0;
+    const target = renderTopic(rule, this.set, vars, topic, levels, unmapped);
+    if (typeof target !== 'string') {
+      this.counters.drop(rule.index, 'error');
+      this.warn(`rule ${rule.index + 1}: ${target.error}`);
+      return finish();
+    }
+    if (unmapped.length) {
+      c.unmappedIds += unmapped.length;
+      if (rule.unmapped === 'drop') {
+        this.counters.drop(rule.index, 'unmapped');
+        return finish();
+      }
+    }
+    if (this.loopGuard) {
+      const key = contentHash(SIDE_ID[to], target, payload);
+      if (this.received.has(key)) {
+        this.counters.drop(rule.index, 'loop');
+        return finish();
+      }
+      this.published.remember(key);
+    }
+    if (this.sampleEvery && ++this.sampleCount % this.sampleEvery === 0) {
+      this.options.onSample?.({ rule: rule.index, from: side, topic, target, payload: payload.toString('utf8'), qos, retain });
+    }
+    this.send(this.lanes[to], { topic: target, payload, qos, retain, rule: rule.index, expires, ack: finish });
   }
 
   private send(lane: Lane, e: OutboxEntry): void {
@@ -269,26 +286,28 @@ export class BridgeEngine {
     }
   }
 
-  private publish(lane: Lane, e: OutboxEntry): void {
+  private publish(lane: Lane, e: InFlight): void {
     lane.inflight++;
-    lane.to.publish(e.topic, e.payload, { qos: e.qos, retain: e.retain }).then(
-      () => {
-        lane.inflight--;
-        const c = this.counters.rules[e.rule];
-        if (c) c.forwarded++;
-        lane.outbox.done(e);
-        e.ack?.();
-        if (lane.outbox.length) this.pump(lane);
-      },
-      (err: unknown) => {
-        lane.inflight--;
-        if (this.closed || err instanceof ConnectionClosedError) return; // closing: the source redelivers unacknowledged messages
-        this.counters.drop(e.rule, 'error');
-        this.warn(`publish to ${e.topic} failed: ${err instanceof Error ? err.message : String(err)}`);
-        lane.outbox.done(e);
-        e.ack?.();
-      },
-    );
+    e.lane = lane;
+    e.engine = this;
+    // Callback style with shared option objects: no Promise, closure or options object per message.
+    lane.to.publishCb(e.topic, e.payload, PUBLISH_OPTIONS[e.qos][e.retain ? 1 : 0], published, e);
+  }
+
+  /** A publish of `lane` completed (target acknowledged, or failed). */
+  settled(lane: Lane, e: OutboxEntry, err?: Error): void {
+    lane.inflight--;
+    if (err) {
+      if (this.closed || err instanceof ConnectionClosedError) return; // closing: the source redelivers unacknowledged messages
+      this.counters.drop(e.rule, 'error');
+      this.warn(`publish to ${e.topic} failed: ${err.message}`);
+    } else {
+      const c = this.counters.rules[e.rule];
+      if (c) c.forwarded++;
+    }
+    lane.outbox.done(e);
+    e.ack?.();
+    if (!err && lane.outbox.length) this.pump(lane);
   }
 
   /** Drains the outbox in order while the target is connected, within the in-flight window and the rate. */
@@ -334,9 +353,25 @@ export class BridgeEngine {
   }
 
   private lastWarn = '';
+  private warnWindowStart = 0;
+  private warnedInWindow = 0;
+  private suppressed = 0;
+  /** Repeats of the last text are dropped; at most WARNINGS_PER_MINUTE reach the log, the rest are counted. */
   private warn(text: string): void {
     if (text === this.lastWarn) return;
     this.lastWarn = text;
+    const now = Date.now();
+    if (now - this.warnWindowStart >= 60_000) {
+      if (this.suppressed) this.options.onWarn?.(`${this.suppressed} more warning(s) in the last minute were not logged (see the stats output)`);
+      this.warnWindowStart = now;
+      this.warnedInWindow = 0;
+      this.suppressed = 0;
+    }
+    if (this.warnedInWindow >= WARNINGS_PER_MINUTE) {
+      this.suppressed++;
+      return;
+    }
+    this.warnedInWindow++;
     this.options.onWarn?.(text);
   }
 
@@ -353,17 +388,24 @@ export class BridgeEngine {
     };
   }
 
-  /** Removes subscriptions, listeners and timers; the journal is flushed and closed (entries stay for the next start). */
+  /**
+   * Removes subscriptions, listeners and timers; the journal is flushed and closed (entries stay for the next
+   * start). Without a journal, what still waits is gone: said in one warning (QoS 1 messages are not acknowledged,
+   * so a persistent source session redelivers them).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.pruneTimer);
+    let discarded = 0;
     for (const l of Object.values(this.lanes)) {
       if (l.paused) l.from.resumeIncoming();
       clearTimeout(l.timer);
       l.timer = undefined;
+      if (!this.options.outbox?.file) discarded += l.outbox.length;
       l.outbox.close();
     }
+    if (discarded) this.options.onWarn?.(`${discarded} message(s) waiting in the outbox were discarded when the bridge stopped (keep the outbox on disk to keep them)`);
     for (const [conn, event, fn] of this.listeners) conn.off(event, fn);
     this.listeners.length = 0;
     await Promise.all(this.unsubscribe.splice(0).map((u) => u().catch(() => undefined)));
@@ -374,3 +416,19 @@ export class BridgeEngine {
 }
 
 function noop(): void {}
+
+/** An entry handed to a connection: it carries its lane and engine so that one shared callback completes it. */
+interface InFlight extends OutboxEntry {
+  lane?: Lane;
+  engine?: BridgeEngine;
+}
+
+function published(e: InFlight, err?: Error): void {
+  e.engine!.settled(e.lane!, e, err);
+}
+
+const PUBLISH_OPTIONS: Record<0 | 1 | 2, [{ qos: 0 | 1 | 2; retain: boolean }, { qos: 0 | 1 | 2; retain: boolean }]> = {
+  0: [Object.freeze({ qos: 0, retain: false }), Object.freeze({ qos: 0, retain: true })],
+  1: [Object.freeze({ qos: 1, retain: false }), Object.freeze({ qos: 1, retain: true })],
+  2: [Object.freeze({ qos: 2, retain: false }), Object.freeze({ qos: 2, retain: true })],
+} as never;

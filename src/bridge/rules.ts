@@ -43,7 +43,11 @@ export interface RuleConfig {
   adapterArg?: string;
 }
 
-export type DropReason = 'unmapped' | 'loop' | 'expired' | 'queue-full' | 'error' | 'no-rule';
+/**
+ * Why a message (or one item an adapter made of it) was not forwarded. `skipped`: the adapter has nothing to
+ * forward for it by design (e.g. an event line for `smartrest-to-fields`), not an error and not logged.
+ */
+export type DropReason = 'unmapped' | 'loop' | 'expired' | 'queue-full' | 'error' | 'skipped' | 'no-rule';
 
 type Transform = { kind: 'upper' } | { kind: 'lower' } | { kind: 'lookup'; table: string; inverse: boolean };
 type Piece = { kind: 'text'; text: string } | { kind: 'var'; name: string; transforms: Transform[] };
@@ -72,6 +76,11 @@ export interface CompiledRule {
   adapterArg: string;
   /** True for the reverse half of a `both` rule (and for `both` rules' forward half): loop breaking applies. */
   bidirectional: boolean;
+  /**
+   * Whether a rendered topic must be checked for `+`, `#` and NUL: only when values come from a payload
+   * (adapter variables). Captures come from a valid received topic and lookup values are checked when compiling.
+   */
+  checkOutput: boolean;
 }
 
 export class RuleError extends Error {
@@ -194,7 +203,8 @@ function reverse(forward: CompiledRule, index: number): CompiledRule {
   const subscription = levels.map((l) => (l.kind === 'one' ? '+' : l.kind === 'rest' ? '#' : l.text)).join('/');
   const bad = checkFilter(subscription);
   if (bad) throw new RuleError(bad, index);
-  return { ...forward, from: forward.from === 'source' ? 'target' : 'source', subscription, levels, pieces, bidirectional: true };
+  // Inverted lookups give table keys, which are not checked as topic levels: check what the reverse half renders.
+  return { ...forward, from: forward.from === 'source' ? 'target' : 'source', subscription, levels, pieces, bidirectional: true, checkOutput: true };
 }
 
 /** The compiled rule set: both halves of every rule, in order, plus the lookup tables. */
@@ -209,6 +219,11 @@ export interface RuleSet {
 }
 
 export function compileRules(configs: RuleConfig[], tables: LookupTables = {}): RuleSet {
+  for (const [name, table] of Object.entries(tables)) {
+    for (const [k, v] of Object.entries(table ?? {})) {
+      if (typeof v !== 'string' || !v || /[+#/\u0000]/.test(v)) throw new RuleError(`lookup table ${JSON.stringify(name)}: the value for ${JSON.stringify(k)} must be a non-empty topic level (no "+", "#", "/")`);
+    }
+  }
   const rules: CompiledRule[] = [];
   const names: string[] = [];
   configs.forEach((rc, index) => {
@@ -217,7 +232,13 @@ export function compileRules(configs: RuleConfig[], tables: LookupTables = {}): 
     const { subscription, levels } = parseFilter(rc.filter, index);
     const pieces = parseTemplate(rc.target, index, tables);
     for (const p of pieces) {
-      if (p.kind !== 'var' || /^\d+$/.test(p.name) || p.name === '#') continue;
+      if (p.kind === 'var' && /^\d+$/.test(p.name)) {
+        const n = Number(p.name);
+        const fixed = !levels.some((l) => l.kind === 'rest');
+        if (n < 1 || (fixed && n > levels.length)) throw new RuleError(`placeholder {${p.name}}: the source filter has levels 1 to ${levels.length}`, index);
+        continue;
+      }
+      if (p.kind !== 'var' || p.name === '#') continue;
       if (!levels.some((l) => l.name === p.name) && !adapterVars(rc.adapter ?? 'none').includes(p.name)) throw new RuleError(`placeholder {${p.name}} has no capture in the source filter`, index);
     }
     const adapter = rc.adapter ?? 'none';
@@ -238,10 +259,19 @@ export function compileRules(configs: RuleConfig[], tables: LookupTables = {}): 
       adapter,
       adapterArg: (rc.adapterArg ?? '').trim(),
       bidirectional: direction === 'both',
+      checkOutput: adapter !== 'none',
     };
     rules.push(forward);
     if (direction === 'both') {
       if (adapter !== 'none') throw new RuleError('a payload adapter only works one way: use direction out or in', index);
+      // The reverse half maps back through the inverted table: two ids mapped to one value could not be told apart.
+      for (const p of pieces) {
+        for (const t of p.kind === 'var' ? p.transforms : []) {
+          if (t.kind !== 'lookup') continue;
+          const values = Object.values(tables[t.table]);
+          if (new Set(values).size !== values.length) throw new RuleError(`lookup table ${JSON.stringify(t.table)} maps two ids to the same value, so direction "both" cannot map back`, index);
+        }
+      }
       rules.push(reverse(forward, index));
     }
   });
@@ -255,7 +285,7 @@ export function compileRules(configs: RuleConfig[], tables: LookupTables = {}): 
 }
 
 export function adapterVars(adapter: AdapterName | string): string[] {
-  return adapter === 'smartrest-to-fields' ? ['field', 'fragment', 'series', 'device'] : [];
+  return adapter === 'smartrest-to-fields' ? ['field', 'fragment', 'series'] : [];
 }
 
 /** Captured values of a matching topic, or undefined. `levels` of the topic are passed in (split once). */
@@ -285,8 +315,17 @@ export type RenderResult = { topic: string; unmapped: string[] } | { error: stri
 
 /** Fill the template; `unmapped` lists ids a lookup table did not know (left unchanged in the topic). */
 export function render(rule: CompiledRule, set: RuleSet, vars: Record<string, string>, topic: string, topicLevels: string[]): RenderResult {
+  const unmapped: string[] = [];
+  const r = renderTopic(rule, set, vars, topic, topicLevels, unmapped);
+  return typeof r === 'string' ? { topic: r, unmapped } : r;
+}
+
+/**
+ * `render` for the hot path: returns the topic (or `{error}`) and pushes ids a lookup did not know onto
+ * `unmapped` (a reused array), so a forwarded message allocates nothing here but the topic string.
+ */
+export function renderTopic(rule: CompiledRule, set: RuleSet, vars: Record<string, string>, topic: string, topicLevels: string[], unmapped: string[]): string | { error: string } {
   let out = '';
-  let unmapped: string[] | undefined;
   for (const p of rule.pieces) {
     if (p.kind === 'text') {
       out += p.text;
@@ -302,16 +341,18 @@ export function render(rule: CompiledRule, set: RuleSet, vars: Record<string, st
       else if (t.kind === 'lower') v = v.toLowerCase();
       else {
         const mapped: string | undefined = (t.inverse ? set.inverse : set.tables)[t.table]?.[v];
-        if (mapped === undefined) (unmapped ??= []).push(v);
+        if (mapped === undefined) unmapped.push(v);
         else v = mapped;
       }
     }
     out += v;
   }
-  const bad = checkTopic(out);
-  if (bad) return { error: `target topic ${JSON.stringify(out)}: ${bad}` };
-  if (out.includes('+') || out.includes('#')) return { error: `target topic ${JSON.stringify(out)} may not contain + or #` };
-  return { topic: out, unmapped: unmapped ?? [] };
+  if (!out) return { error: `target topic for ${topic} is empty` };
+  if (rule.checkOutput) {
+    const bad = checkTopic(out);
+    if (bad) return { error: `target topic ${JSON.stringify(out)}: ${bad}` };
+  }
+  return out;
 }
 
 export function applyQos(policy: QosPolicy, incoming: 0 | 1 | 2): 0 | 1 | 2 {

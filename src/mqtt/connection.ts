@@ -83,6 +83,11 @@ export interface ConnectionOptions {
   manualAcks?: boolean;
   /** Disable Nagle's algorithm on the TCP socket (small deferred acknowledgements go out at once). */
   noDelay?: boolean;
+  /**
+   * Batch the packets written in one turn of the event loop into one socket write (cork until `setImmediate`):
+   * a bridge forwarding the messages of one incoming chunk then makes one syscall instead of one per message.
+   */
+  batchWrites?: boolean;
 }
 
 /** Acknowledges an incoming QoS 1 message (manual acknowledgement); calling it more than once does nothing. */
@@ -120,13 +125,16 @@ export class ConnectionClosedError extends Error {
   }
 }
 
+/** Completion of a callback-style publish: `ctx` is what the caller passed (no closure per message needed). */
+export type PublishDone<C> = (ctx: C, err?: Error) => void;
+
 interface Pending {
   topic: string;
   payload: string | Buffer;
   options: PublishOptions;
   bytes: number;
-  resolve: () => void;
-  reject: (err: Error) => void;
+  done: PublishDone<any>;
+  ctx: unknown;
   /** Client the message was handed to; acks from other (old) clients are ignored. */
   sentOn?: MqttClient;
 }
@@ -160,6 +168,14 @@ const MQTT3_REFUSALS: Record<number, string> = {
   4: 'bad username or password',
   5: 'not authorized',
 };
+
+const MQTTJS_DEBUG = /mqttjs|\*/.test(process.env.DEBUG ?? '');
+function noLog(): void {}
+
+function settle(ctx: { resolve: () => void; reject: (err: Error) => void }, err?: Error): void {
+  if (err) ctx.reject(err);
+  else ctx.resolve();
+}
 
 export function describeConnack(code: number): string {
   return MQTT3_REFUSALS[code] ?? `refused with code ${code}`;
@@ -201,6 +217,13 @@ export class MqttConnection extends EventEmitter {
    * Stop reading from the socket (TCP back-pressure: the broker keeps the backlog) until `resumeIncoming()`.
    * Used by a bridge whose outbox is full with the `stop-consuming` policy. Applies to the current client only: a
    * reconnect starts reading again (the CONNACK must be read), and the caller pauses again when still full.
+   *
+   * Holding the reader also holds every other packet of this connection (PUBACK, SUBACK, PINGRESP), so it is
+   * only held while nothing of ours is in flight on it: a publish or subscribe on this connection releases it
+   * (no deadlock when the same connection is also a target, e.g. a bidirectional bridge), and reading then goes
+   * on, the outbox beyond its limit being the caller's safety net. While held, PINGREQs keep the session alive
+   * (the broker's keepalive) and MQTT.js's own PINGRESP check is postponed, so a long pause does not end the
+   * connection (with a clean session the broker would discard the backlog it holds for us).
    */
   pauseIncoming(): void {
     this.incomingPaused = true;
@@ -208,13 +231,46 @@ export class MqttConnection extends EventEmitter {
 
   resumeIncoming(): void {
     this.incomingPaused = false;
-    const held = this.heldPump;
-    this.heldPump = undefined;
-    held?.();
+    this.releaseHeld();
   }
   private incomingPaused = false;
   /** MQTT.js's packet pump, held while incoming is paused (needs `manualAcks`, whose hook is used). */
   private heldPump?: () => void;
+  private holdTimer?: NodeJS.Timeout;
+  private corked = false;
+
+  /** Whether the reader of this connection is held now (stop-consuming). */
+  get incomingHeld(): boolean {
+    return !!this.heldPump;
+  }
+
+  private hold(client: MqttClient, resume: () => void): void {
+    this.heldPump = resume;
+    const keepaliveMs = (this.options.keepalive ?? 60) * 1000;
+    if (!keepaliveMs) return;
+    const c = client as unknown as { sendPing?: () => void; keepaliveManager?: { reschedule(): void } | null };
+    this.holdTimer = setInterval(() => {
+      if (client !== this.client || !client.connected) return this.forgetHeld();
+      c.sendPing?.();
+      c.keepaliveManager?.reschedule();
+    }, Math.max(250, keepaliveMs / 2));
+  }
+
+  private releaseHeld(): void {
+    clearInterval(this.holdTimer);
+    this.holdTimer = undefined;
+    const held = this.heldPump;
+    this.heldPump = undefined;
+    held?.();
+  }
+
+  /** The client that was held is gone: drop its pump (never resume a dead client). */
+  private forgetHeld(): void {
+    clearInterval(this.holdTimer);
+    this.holdTimer = undefined;
+    this.heldPump = undefined;
+    this.incomingPaused = false;
+  }
 
   /** Publishes handed to the client and not yet acknowledged. */
   get inflightCount(): number {
@@ -270,6 +326,7 @@ export class MqttConnection extends EventEmitter {
   private connect(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.forgetHeld();
     this.state = 'connecting';
     this.setStatus({ fill: 'yellow', shape: 'ring', text: 'node-red:common.status.connecting' });
     const o = this.options;
@@ -284,6 +341,9 @@ export class MqttConnection extends EventEmitter {
       connectTimeout: o.connectTimeoutMs ?? 15000,
       resubscribe: false, // replayed by us after the startup hook
       ...(o.will ? { will: { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: o.will.qos ?? 1, retain: o.will.retain ?? false } } : {}),
+      // MQTT.js formats a debug line for every packet step; unless DEBUG asks for them, they cost ~5 % of a
+      // bridge's CPU for nothing.
+      ...(MQTTJS_DEBUG ? {} : { log: noLog }),
       ...(o.tls ?? {}),
       ...(o.extra ?? {}),
     } as IClientOptions);
@@ -331,6 +391,7 @@ export class MqttConnection extends EventEmitter {
 
   private onClose(client: MqttClient): void {
     if (client !== this.client) return;
+    this.forgetHeld();
     this.requeueInflight();
     if (this.state === 'closed') return;
     const code = this.connackCode;
@@ -382,21 +443,19 @@ export class MqttConnection extends EventEmitter {
   private deferAck(client: MqttClient): void {
     const c = client as MqttClient & { handleMessage: (packet: IPublishPacket, cb: (err?: Error) => void) => void };
     c.handleMessage = (packet, done) => {
-      // Paused (pauseIncoming): MQTT.js parses the next packet only after this callback, so holding it stops
-      // reading; TCP back-pressure then leaves the backlog with the broker.
-      const cb = (err?: Error) => {
-        if (!this.incomingPaused || client !== this.client) return done(err);
-        this.heldPump = () => done(err);
-      };
       const t = this.tracker;
       this.tracker = undefined;
-      if (!t || packet.qos !== 1 || t.messageId !== packet.messageId) return cb();
-      t.sync = false;
-      if (t.pending === 0) {
-        t.sent = true;
-        return cb();
+      let err: Error | undefined;
+      if (t && packet.qos === 1 && t.messageId === packet.messageId) {
+        t.sync = false;
+        if (t.pending === 0) t.sent = true;
+        else err = DEFERRED;
       }
-      cb(DEFERRED);
+      // Paused (pauseIncoming): MQTT.js parses the next packet only after this callback, so holding it stops
+      // reading; TCP back-pressure then leaves the backlog with the broker. Only while nothing of ours is in
+      // flight here (its acknowledgement would be held too).
+      if (this.incomingPaused && client === this.client && !this.inflight.size) this.hold(client, () => done(err));
+      else done(err);
     };
   }
 
@@ -420,11 +479,12 @@ export class MqttConnection extends EventEmitter {
     for (const s of this.subs.values()) {
       if (!topicMatches(s.match, topic)) continue;
       for (const h of s.handlers) {
-        const manual = t && s.manual.has(h);
-        if (manual) t.pending++;
+        const ack = t && s.manual.has(h) ? (t.pending++, this.ackFor(t)) : undefined;
         try {
-          h(topic, payload, packet, manual ? this.ackFor(t) : undefined);
+          h(topic, payload, packet, ack);
         } catch (err) {
+          // A handler that threw will not acknowledge: do it for it, or the PUBACK would never be sent.
+          ack?.();
           this.emit('client-error', err);
         }
       }
@@ -434,6 +494,7 @@ export class MqttConnection extends EventEmitter {
   private brokerSubscribe(s: Subscription): Promise<void> {
     const client = this.client;
     if (!client || !client.connected) return Promise.resolve();
+    this.releaseHeld(); // the SUBACK must be read
     return new Promise((resolve, reject) => {
       const v5 = (this.options.protocolVersion ?? 4) === 5;
       const o = s.options;
@@ -465,7 +526,11 @@ export class MqttConnection extends EventEmitter {
     s.handlers.add(handler);
     if (options.manualAck) s.manual.add(handler);
     const sub = s;
-    if (fresh && this.state === 'connected') {
+    // A second user asking for a higher QoS raises the subscription's (QoS 1 end to end must not become QoS 0
+    // because another node subscribed first); other options stay those of the first user.
+    const upgrade = !fresh && qos > s.qos;
+    if (upgrade) s.qos = qos;
+    if ((fresh || upgrade) && this.state === 'connected') {
       try {
         await this.brokerSubscribe(sub);
       } catch (err) {
@@ -479,25 +544,40 @@ export class MqttConnection extends EventEmitter {
       if (!sub.handlers.delete(handler) || sub.handlers.size) return;
       this.subs.delete(filter);
       const client = this.client;
-      if (client?.connected) await new Promise<void>((resolve) => client.unsubscribe(filter, () => resolve()));
+      if (!client?.connected) return;
+      // Bounded: a close must not hang on a broker that does not answer.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 2000);
+        client.unsubscribe(filter, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
     };
   }
 
   /** Publish; resolves after PUBACK (QoS ≥ 1) or the write (QoS 0). Waits in the bounded queue while offline. */
   publish(topic: string, payload: string | Buffer, options: PublishOptions = {}): Promise<void> {
     if (this.state === 'closed') return Promise.reject(new ConnectionClosedError());
-    return new Promise((resolve, reject) => {
-      const p: Pending = { topic, payload, options, bytes: typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length, resolve, reject };
-      if (this.state === 'connected' && !this.queue.length) return this.send(p);
-      const limit = this.options.queueLimit ?? { messages: 1000, bytes: 10 * 1024 * 1024 };
-      if (this.queue.length >= limit.messages || this.queueBytes + p.bytes > limit.bytes) {
-        this.dropped++;
-        this.emit('overflow', topic);
-        return reject(new QueueFullError(limit));
-      }
-      this.queue.push(p);
-      this.queueBytes += p.bytes;
-    });
+    return new Promise((resolve, reject) => this.publishCb(topic, payload, options, settle, { resolve, reject }));
+  }
+
+  /**
+   * `publish` without a Promise, for hot paths (the bridge): `done(ctx, err?)` is called after PUBACK (QoS ≥ 1)
+   * or the write (QoS 0), never synchronously. `options` is passed to MQTT.js as it is (may be shared).
+   */
+  publishCb<C>(topic: string, payload: string | Buffer, options: PublishOptions, done: PublishDone<C>, ctx: C): void {
+    if (this.state === 'closed') return void process.nextTick(done, ctx, new ConnectionClosedError());
+    const p: Pending = { topic, payload, options, bytes: typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length, done, ctx };
+    if (this.state === 'connected' && !this.queue.length) return this.send(p);
+    const limit = this.options.queueLimit ?? { messages: 1000, bytes: 10 * 1024 * 1024 };
+    if (this.queue.length >= limit.messages || this.queueBytes + p.bytes > limit.bytes) {
+      this.dropped++;
+      this.emit('overflow', topic);
+      return void process.nextTick(done, ctx, new QueueFullError(limit));
+    }
+    this.queue.push(p);
+    this.queueBytes += p.bytes;
   }
 
   /** Publish without the queue, for a startup hook that runs before the connection counts as connected. */
@@ -510,11 +590,24 @@ export class MqttConnection extends EventEmitter {
   private send(p: Pending): void {
     const client = this.client!;
     p.sentOn = client;
+    if (this.heldPump) this.releaseHeld(); // its PUBACK must be read (see pauseIncoming)
+    if (this.options.batchWrites && !this.corked) this.cork(client);
     this.inflight.add(p);
-    client.publish(p.topic, p.payload, { qos: p.options.qos ?? 0, retain: p.options.retain ?? false, ...(p.options.properties ? { properties: p.options.properties } : {}) }, (err) => {
+    // MQTT.js fills in its defaults (qos 0, retain false); our options hold only qos, retain, properties.
+    client.publish(p.topic, p.payload, p.options as IClientPublishOptions, (err) => {
       if (p.sentOn !== client || !this.inflight.delete(p)) return; // re-queued after a disconnect
-      if (err) p.reject(err);
-      else p.resolve();
+      p.done(p.ctx, err ?? undefined);
+    });
+  }
+
+  private cork(client: MqttClient): void {
+    const stream = (client as unknown as { stream?: { cork?: () => void; uncork?: () => void } }).stream;
+    if (!stream?.cork || !stream.uncork) return;
+    stream.cork();
+    this.corked = true;
+    setImmediate(() => {
+      this.corked = false;
+      stream.uncork!();
     });
   }
 
@@ -529,6 +622,7 @@ export class MqttConnection extends EventEmitter {
   private teardown(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.forgetHeld();
     const client = this.client;
     this.client = undefined;
     if (client) {
@@ -546,6 +640,7 @@ export class MqttConnection extends EventEmitter {
     this.state = 'closed';
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.forgetHeld();
     const client = this.client;
     this.client = undefined;
     if (client) {
@@ -578,7 +673,7 @@ export class MqttConnection extends EventEmitter {
     this.inflight.clear();
     this.queue = [];
     this.queueBytes = 0;
-    for (const p of pending) p.reject(new ConnectionClosedError());
+    for (const p of pending) p.done(p.ctx, new ConnectionClosedError());
     for (const user of this.users.values()) user.status({});
     this.users.clear();
     this.subs.clear();

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fieldName, jsonPath, smartrestToFields } from '../../src/bridge/adapters';
 import { LoopBreaker, contentHash } from '../../src/bridge/loop';
-import { Outbox, type OutboxEntry } from '../../src/bridge/outbox';
+import { ENTRY_OVERHEAD, Outbox, type OutboxEntry } from '../../src/bridge/outbox';
 
 const entry = (i: number, extra: Partial<OutboxEntry> = {}): OutboxEntry => ({ topic: `t/${i}`, payload: Buffer.from(String(i)), qos: 1, retain: false, rule: 0, expires: 0, ...extra });
 
@@ -16,7 +16,13 @@ describe('bridge adapters', () => {
       r.items.map((i) => [i.vars!.field, i.payload.toString()]),
       [['TEMPERATURE_T', '21.5'], ['ENV_HUM', '40'], ['ENV_PRESS', '1013'], ['RSSI', '-60'], ['TEMPERATURE', '20.5'], ['BATTERY', '87']],
     );
-    assert.equal(r.skipped, 1);
+    // the event line is not a field: ignored (counted as skipped by the engine), not an error
+    assert.equal(r.skipped, 0);
+    assert.equal(r.ignored, 1);
+    const bad = smartrestToFields('211,"never closed\n211,19', 's/us');
+    assert.equal(bad.skipped, 1);
+    assert.match(bad.reason!, /unterminated quote/);
+    assert.deepEqual(bad.items.map((i) => i.payload.toString()), ['19']);
     assert.equal(fieldName('c8y_Battery', 'level'), 'BATTERY_LEVEL');
     assert.equal(fieldName('my-frag', 'a.b'), 'MY_FRAG_A_B');
   });
@@ -62,10 +68,12 @@ describe('bridge outbox', () => {
 
   it('drop-newest refuses new messages; byte bound applies', () => {
     const drops: string[] = [];
-    const ob = new Outbox({ maxMessages: 100, maxBytes: 200, policy: 'drop-newest', onDrop: (e) => drops.push(e.topic) });
+    const max = 3 * (ENTRY_OVERHEAD + 4);
+    const ob = new Outbox({ maxMessages: 100, maxBytes: max, policy: 'drop-newest', onDrop: (e) => drops.push(e.topic) });
     let accepted = 0;
     for (let i = 0; i < 10; i++) if (ob.push(entry(i))) accepted++;
-    assert.ok(ob.bytes <= 200);
+    assert.ok(ob.bytes <= max);
+    assert.equal(accepted, 3);
     assert.equal(accepted + drops.length, 10);
     assert.equal(ob.shift()!.topic, 't/0');
   });

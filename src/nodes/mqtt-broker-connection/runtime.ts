@@ -18,13 +18,19 @@ function brokerUrl(config: Pick<MqttBrokerConnectionConfig, 'broker' | 'port' | 
   return `${tls ? 'mqtts' : 'mqtt'}://${b.includes(':') && !b.startsWith('[') ? `[${b}]` : b}:${port}`;
 }
 
+/** The URL without `user:password@`, for status and logs (credentials belong in the credentials fields). */
+function displayUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/)[^@/]*@/i, '$1');
+}
+
 const num = (v: unknown, fallback: number) => (v === undefined || v === '' || !Number.isFinite(Number(v)) ? fallback : Number(v));
 
 export = function register(RED: NodeAPI): void {
   function MqttBrokerConnectionCtor(this: MqttBrokerConnectionNode, config: MqttBrokerConnectionConfig) {
     RED.nodes.createNode(this, config);
     const node = this;
-    node.url = brokerUrl(config);
+    const url = brokerUrl(config);
+    node.url = displayUrl(url);
     const users = new Map<string, ConnectionUser>();
     const v5 = Number(config.protocolVersion) === 5;
     let clientId = (config.clientId || '').trim();
@@ -49,7 +55,7 @@ export = function register(RED: NodeAPI): void {
     };
     if (config.connect === 'manual') node.problem = 'not connected (manual)';
     const connection = new MqttConnection({
-      url: node.url,
+      url,
       clientId,
       username: node.credentials?.user || undefined,
       password: node.credentials?.password || undefined,
@@ -62,7 +68,10 @@ export = function register(RED: NodeAPI): void {
       // Bridges gate what they hand over (their own bounded outbox); this only has to hold their in-flight window.
       queueLimit: { messages: 20000, bytes: 64 * 1024 * 1024 },
       manualAcks: true,
+      // Deferred PUBACKs are small writes that Nagle would hold back; and everything written in one event-loop
+      // turn (the messages of one incoming chunk) leaves in one write.
       noDelay: true,
+      batchWrites: true,
       extra: v5 && !clean ? { properties: { sessionExpiryInterval: num(config.sessionExpiry, 3600) } } : undefined,
     });
     // Warnings, never errors: an absent broker is a state shown in the status (the examples run offline).
