@@ -173,13 +173,17 @@ export class BridgeEngine {
         if (rule.from !== side || seen.has(rule.subscription)) continue;
         seen.add(rule.subscription);
         const qos = Math.max(...this.set.rules.filter((r) => r.from === side && r.subscription === rule.subscription).map(subscribeQos)) as 0 | 1;
-        this.unsubscribe.push(await conn.subscribe(rule.subscription, qos, handler, { manualAck: true, nl: true, rap: true, rh: 0 }));
+        const unsubscribe = await conn.subscribe(rule.subscription, qos, handler, { manualAck: true, nl: true, rap: true, rh: 0 });
+        // Closed while subscribing (a quick redeploy): close() did not see this one.
+        if (this.closed) return void (await unsubscribe().catch(() => undefined));
+        this.unsubscribe.push(unsubscribe);
       }
     }
     for (const l of Object.values(this.lanes)) this.pump(l);
   }
 
   private on(conn: MqttConnection, event: string, fn: (...a: any[]) => void): void {
+    if (this.closed) return;
     conn.on(event, fn);
     this.listeners.push([conn, event, fn]);
   }

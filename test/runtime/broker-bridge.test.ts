@@ -259,21 +259,56 @@ describe('broker-bridge', () => {
     assert.match(bad.body.error, /placeholder/);
   });
 
-  it('20 redeploys leave no clients, listeners or timers behind', async () => {
+  it('100 redeploys leave no clients, sockets, listeners or timers behind', { timeout: 120_000 }, async () => {
     const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    await load({ rules: [{ filter: 'x/+n', target: 'y/{n}' }] });
+    const sockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+    const processListeners = () => process.eventNames().reduce((n, e) => n + process.listenerCount(e), 0);
+    const rules = (i: number) => [{ filter: 'x/+n', target: `y${i % 3}/{n}` }];
+    await load({ rules: rules(0) });
     await helper.unload();
     await settle(100);
-    const base = { timers: timers(), sockets: process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length };
-    for (let i = 0; i < 20; i++) {
-      await helper.load(nodes, flow({ rules: [{ filter: 'x/+n', target: 'y/{n}' }] }));
-      if (i % 5 === 0) await until(() => T.clients().includes('bridge-tgt'), 3000, 'connected');
+    const base = { timers: timers(), sockets: sockets(), listeners: processListeners() };
+    // 50 full deploys: config nodes and bridge started and stopped every time
+    for (let i = 0; i < 50; i++) {
+      await helper.load(nodes, flow({ rules: rules(i) }));
+      if (i % 5 === 0) await until(() => T.clients().includes('bridge-tgt') && S.clients().includes('bridge-src'), 3000, 'connected');
       await helper.unload();
     }
     await until(() => S.clients().length === 0 && T.clients().length === 0, 5000, `no clients left (${S.clients()} / ${T.clients()})`);
     await settle(300);
     assert.ok(timers() <= base.timers + 2, `timers ${timers()} vs ${base.timers}`);
-    assert.ok(process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length <= base.sockets, 'no sockets left');
+    assert.ok(sockets() <= base.sockets, `sockets ${sockets()} vs ${base.sockets}`);
+    assert.equal(processListeners(), base.listeners, 'process listeners');
+    // 50 deploys of the bridge alone ("modified nodes"): the shared connections stay, and what the bridge adds to
+    // them (event listeners, subscription handlers) is taken away again every time
+    await helper.load(nodes, flow({ rules: rules(0) }));
+    await until(() => T.clients().includes('bridge-tgt') && S.clients().includes('bridge-src'), 3000, 'connected');
+    const cs = (helper.getNode('cs') as any).connection as MqttConnection;
+    const ct = (helper.getNode('ct') as any).connection as MqttConnection;
+    const footprint = () => ({
+      listeners: (['connected', 'requeued', 'status', 'disconnected'] as const).map((e) => cs.listenerCount(e) + ct.listenerCount(e)),
+      handlers: [...((cs as any).subs as Map<string, { handlers: Set<unknown> }>).values()].reduce((n, x) => n + x.handlers.size, 0),
+      filters: ((cs as any).subs as Map<string, unknown>).size,
+      users: cs.userCount + ct.userCount,
+    });
+    const once = footprint();
+    for (let i = 1; i <= 50; i++) {
+      const f = flow({ rules: rules(i), name: `bridge ${i}` });
+      await helper.setFlows(f as never, 'nodes');
+      assert.equal((helper.getNode('cs') as any).connection, cs, 'the source connection was not restarted');
+    }
+    await until(() => lastStats(collect(helper.getNode('out'))) !== undefined || true, 100, 'settle');
+    await settle(200);
+    assert.deepEqual(footprint(), once, 'no listener, handler or user left behind by a bridge redeploy');
+    assert.deepEqual(S.clients(), ['bridge-src']);
+    assert.deepEqual(T.clients(), ['bridge-tgt']);
+    // and it still bridges
+    const sub = await client(T);
+    const got = receive(sub);
+    await sub.subscribeAsync('#', { qos: 1 });
+    const pub = await client(S);
+    await pub.publishAsync('x/after', 'v', { qos: 1 });
+    await until(() => got.some((m) => m.topic === 'y2/after'), 3000, 'forwarded after the redeploys');
   });
 
   it('reports a bad rule as a node error without crashing', async () => {
