@@ -4,7 +4,7 @@
  *
  * Same load, same machine, one run: two Debian mosquitto brokers (source A, target B); a load process (this file
  * with `--load`, MQTT.js) publishes `bench/<k>` on A and receives `out/<k>` on B; the bridge between them is
- *   node      our broker-bridge node in a Node-RED runtime (node-red-node-test-helper) in this process
+ *   node      our broker-bridge node in a Node-RED runtime (node-red-node-test-helper, its spies taken off) in this process
  *   core      Node-RED core `mqtt in` → function (topic rewrite) → `mqtt out`, in this process
  *   mqttjs    a minimal MQTT.js bridge (two clients, publish on message), in this process
  *   mosquitto mosquitto's own bridge (a third mosquitto bridging A → B)
@@ -20,6 +20,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import mqtt from 'mqtt';
 import { helper } from '../test/support/flow';
+import { unspy } from './unspy';
 
 const FLOOD_MS = 4000;
 const PACED = 3000;
@@ -147,8 +148,8 @@ interface Bridge {
 }
 
 async function nodeBridge(a: string, b: string, qos: 0 | 1): Promise<Bridge> {
-  const conn = require('../src/nodes/mqtt-broker-connection/runtime');
-  const bridge = require('../src/nodes/broker-bridge/runtime');
+  const conn = require('../dist/nodes/mqtt-broker-connection/runtime');
+  const bridge = require('../dist/nodes/broker-bridge/runtime');
   await new Promise<void>((r) => helper.startServer(() => r()));
   await helper.load(
     [conn, bridge],
@@ -159,6 +160,7 @@ async function nodeBridge(a: string, b: string, qos: 0 | 1): Promise<Bridge> {
       { id: 'br', z: 't', type: 'broker-bridge', source: 'ca', target: 'cb', rules: [{ filter: 'bench/+k', target: 'out/{k}', qos, qosMode: 'fixed' }], statsInterval: 0, drainRate: 0, wires: [[]] },
     ] as never,
   );
+  unspy([{ id: 'ca' }, { id: 'cb' }, { id: 'br' }]);
   await new Promise((r) => setTimeout(r, 500));
   return {
     cpuMs: () => process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000,
@@ -186,6 +188,7 @@ async function coreBridge(a: string, b: string, qos: 0 | 1, portA: number, portB
       { id: 'out', z: 't', type: 'mqtt out', topic: '', qos: String(qos), retain: 'false', broker: 'mb', wires: [] },
     ] as never,
   );
+  unspy([{ id: 'ma' }, { id: 'mb' }, { id: 'in' }, { id: 'f' }, { id: 'out' }]);
   await new Promise((r) => setTimeout(r, 1000));
   return {
     cpuMs: () => process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000,

@@ -31,7 +31,7 @@ import { parse as csvParse } from 'csv-parse/sync';
 import { stringify as csvStringify } from 'csv-stringify/sync';
 import Papa from 'papaparse';
 
-import { parse, serialize } from '../src/smartrest/codec';
+import { parse, serialize } from '../dist/smartrest/codec';
 
 const SEED = 0xc8c8_2024;
 const RECORDS = 200_000;

@@ -14,6 +14,7 @@
  * and endpoint CPU per record (process.cpuUsage of this process, which holds the broker and the flow);
  * fixed rate (OFFERED records/s spread over the devices, 6 s) → p50/p99 latency from publish to the flow.
  * Memory: RSS of this process with 10,000 idle connected devices (endpoint only).
+ * For profiling: BENCH_KINDS=endpoint|mosquitto, BENCH_COUNTS=1000, BENCH_MEMORY=0 select parts.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { spawn, spawnSync } from 'node:child_process';
@@ -25,9 +26,10 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import mqtt from 'mqtt';
 import { helper } from '../test/support/flow';
-import endpointNode = require('../src/nodes/c8y-endpoint/runtime');
-import inNode = require('../src/nodes/c8y-endpoint-in/runtime');
-import decodeNode = require('../src/nodes/smartrest-decode/runtime');
+import { unspy } from './unspy';
+import endpointNode = require('../dist/nodes/c8y-endpoint/runtime');
+import inNode = require('../dist/nodes/c8y-endpoint-in/runtime');
+import decodeNode = require('../dist/nodes/smartrest-decode/runtime');
 
 const FLOOD_MS = 6000;
 const RATE_MS = 6000;
@@ -169,27 +171,18 @@ interface CaseResult {
   devices: number;
   floodRecordsPerSecond: number;
   cpuMicrosPerRecord: number;
+  /** Broker and flow together: for the mosquitto path this process plus mosquitto's own CPU. */
+  serverCpuMicrosPerRecord: number;
   offered: number;
   deliveredAtRate: number;
   p50ms: number;
   p99ms: number;
 }
 
-/*
- * node-red-node-test-helper wraps send/status/log/… of every node in sinon spies that keep every call and emit an
- * event per call on the next tick; that would dominate (and grow) what a benchmark measures. After a load the
- * plain methods are put back, so the flow runs as in a normal Node-RED runtime; unload restores the helper's state.
- */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const NODE_PROTOTYPE = require('@node-red/runtime/lib/nodes/Node').prototype;
-const SPIED = ['log', 'status', 'warn', 'error', 'debug', 'trace', 'send'] as const;
-const PLAIN: Record<string, unknown> = Object.fromEntries(SPIED.map((m) => [m, NODE_PROTOTYPE[m]]));
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const LOG = require('@node-red/util').log;
-const PLAIN_LOG = LOG.log;
-function unspy(): void {
-  for (const m of SPIED) NODE_PROTOTYPE[m] = PLAIN[m];
-  LOG.log = PLAIN_LOG;
+/** utime + stime of a process in µs (/proc, 100 Hz clock ticks). */
+function procCpuMicros(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10_000;
 }
 
 async function main(): Promise<void> {
@@ -230,7 +223,7 @@ async function main(): Promise<void> {
       ];
     }
     await helper.load(kind === 'endpoint' ? [endpointNode, inNode] : [mqttNodes, decodeNode], flow);
-    unspy();
+    unspy(flow);
     let received = 0;
     let latencies: number[] | undefined;
     helper.getNode('count').on('input', (msg: any) => {
@@ -246,11 +239,13 @@ async function main(): Promise<void> {
     // Flood.
     received = 0;
     const cpu0 = process.cpuUsage();
+    const broker0 = mosq ? procCpuMicros(mosq.pid!) : 0;
     const t0 = Date.now();
     await dev.ask({ cmd: 'flood', ms: FLOOD_MS });
     const flooded = received;
     const elapsed = (Date.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const brokerCpu = mosq ? procCpuMicros(mosq.pid!) - broker0 : 0;
     // Drain whatever is still queued (mosquitto → mqtt in has no end-to-end back-pressure).
     for (let last = -1; last !== received; ) {
       last = received;
@@ -273,6 +268,7 @@ async function main(): Promise<void> {
       devices: count,
       floodRecordsPerSecond: Math.round(flooded / elapsed),
       cpuMicrosPerRecord: Math.round(((cpu.user + cpu.system) / Math.max(1, flooded)) * 10) / 10,
+      serverCpuMicrosPerRecord: Math.round(((cpu.user + cpu.system + brokerCpu) / Math.max(1, flooded)) * 10) / 10,
       offered: rate.sent,
       deliveredAtRate: delivered,
       p50ms: Math.round(percentile(lat, 50) * 100) / 100,
@@ -284,7 +280,7 @@ async function main(): Promise<void> {
 
   // Memory first, while this process is still fresh (node-red-node-test-helper's sinon spies keep every call).
   // Memory: 10,000 idle devices connected to the endpoint.
-  const idle = 10_000;
+  const idle = process.env.BENCH_MEMORY === '0' ? 0 : 10_000;
   const port = await freePort();
   writeRegistry(path.join(userDir, 'c8y-endpoint', 'ep-devices.json'), 'idle-', idle);
   const idleFlow: any[] = [
@@ -293,7 +289,7 @@ async function main(): Promise<void> {
     { id: 'in', z: 'tab', type: 'c8y-endpoint-in', endpoint: 'ep', filter: 'all', wires: [[]] },
   ];
   await helper.load([endpointNode, inNode], idleFlow);
-  unspy();
+  unspy(idleFlow);
   await new Promise((r) => setTimeout(r, 1000));
   global.gc?.();
   const rssBefore = process.memoryUsage().rss;
@@ -309,9 +305,10 @@ async function main(): Promise<void> {
   await dev.ask({ cmd: 'stop' });
   dev.proc.kill();
   await helper.unload();
-  for (const count of [100, 1000]) {
-    results.push(await runCase('endpoint', count));
-    if (hasMosquitto) results.push(await runCase('mosquitto', count));
+  const kinds = (process.env.BENCH_KINDS ?? 'endpoint,mosquitto').split(',');
+  for (const count of (process.env.BENCH_COUNTS ?? '100,1000').split(',').map(Number)) {
+    if (kinds.includes('endpoint')) results.push(await runCase('endpoint', count));
+    if (hasMosquitto && kinds.includes('mosquitto')) results.push(await runCase('mosquitto', count));
   }
 
   await new Promise<void>((r) => helper.stopServer(() => r()));
@@ -320,9 +317,9 @@ async function main(): Promise<void> {
   const memory = { idleDevices: idle, connected, connectSeconds, rssMB: Math.round(rss / 1048576), rssBeforeMB: Math.round(rssBefore / 1048576) };
   console.log('\n## Endpoint benchmark\n');
   console.log(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model}, Node ${process.version}. Flood ${FLOOD_MS / 1000} s; latency at ${OFFERED} records/s offered.\n`);
-  console.log('| path | devices | records/s (flood) | CPU µs/record | offered / delivered (fixed rate) | p50 ms | p99 ms |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|');
-  for (const r of results) console.log(`| ${r.path} | ${r.devices} | ${r.floodRecordsPerSecond} | ${r.cpuMicrosPerRecord} | ${r.offered} / ${r.deliveredAtRate} | ${r.p50ms} | ${r.p99ms} |`);
+  console.log('| path | devices | records/s (flood) | Node-RED CPU µs/record | broker + flow CPU µs/record | offered / delivered (fixed rate) | p50 ms | p99 ms |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of results) console.log(`| ${r.path} | ${r.devices} | ${r.floodRecordsPerSecond} | ${r.cpuMicrosPerRecord} | ${r.serverCpuMicrosPerRecord} | ${r.offered} / ${r.deliveredAtRate} | ${r.p50ms} | ${r.p99ms} |`);
   console.log(`\nMemory: ${memory.connected} of ${idle} idle devices connected in ${memory.connectSeconds} s; RSS ${memory.rssMB} MB (before: ${memory.rssBeforeMB} MB).`);
   const e1000 = results.find((r) => r.devices === 1000 && r.path.startsWith('c8y'));
   const m1000 = results.find((r) => r.devices === 1000 && r.path.startsWith('mosq'));

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 'use strict';
 /**
- * Runs the benchmarks in bench/ (`npm run bench`), one after the other, each in its own Node process:
- * `node --import tsx bench/<name>.ts`, output passed through.
+ * Builds, then runs the benchmarks in bench/ (`npm run bench`), one after the other, each in its own Node
+ * process: `node --import tsx bench/<name>.ts` (the harness is TypeScript; what it measures is the built dist/).
  *
  *   npm run bench                 every bench/*.ts
  *   npm run bench -- codec        only bench/codec.ts (names with or without `.ts`, or paths)
@@ -47,6 +47,13 @@ if (args.length) {
 if (!selected.length) {
   console.error('bench: no benchmarks found in bench/');
   process.exit(2);
+}
+
+// The benchmarks load the built package (dist/), i.e. the code users run, not the TypeScript sources.
+const build = spawnSync(process.execPath, [path.join(root, 'scripts', 'build.js')], { cwd: root, stdio: 'inherit' });
+if (build.status !== 0) {
+  console.error('bench: the build failed');
+  process.exit(1);
 }
 
 const failed = [];

@@ -35,8 +35,10 @@ export class EchoWindow {
     list.push({ text: canonical, at: now });
     if (list.length > 16) list.splice(0, list.length - 16);
     this.seen.set(key, list);
-    if (this.seen.size > 10000) this.prune();
+    // At most one full scan per window, so many watched fields do not make every received value O(n).
+    if (this.seen.size > 1000 && now - this.lastPrune >= this.windowMs) this.prune();
   }
+  private lastPrune = 0;
 
   /** True when writing `canonical` to `target` now would write back a value just received: the caller drops it. */
   isEcho(target: DatacakeTarget, canonical: string): boolean {
@@ -52,6 +54,7 @@ export class EchoWindow {
   /** Forget entries older than the window. */
   prune(): void {
     const now = this.now();
+    this.lastPrune = now;
     for (const [key, list] of this.seen) {
       const keep = list.filter((s) => now - s.at < this.windowMs);
       if (keep.length) this.seen.set(key, keep);

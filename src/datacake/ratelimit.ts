@@ -36,9 +36,10 @@ export class FieldRateLimiter<T> {
   /** Resolves 'sent' after the write, 'superseded' when a later item for the key replaced it; rejects if the write fails. */
   submit(key: string, item: T): Promise<Outcome> {
     if (this.closed) return Promise.resolve('closed');
+    const now = this.now();
+    if (++this.submits % 1000 === 0) this.prune(now);
     const slot = this.slots.get(key) ?? { last: -Infinity };
     this.slots.set(key, slot);
-    const now = this.now();
     if (!slot.timer && (this.intervalMs <= 0 || now - slot.last >= this.intervalMs)) {
       slot.last = now;
       return this.write(key, item).then(() => 'sent' as const);
@@ -48,6 +49,18 @@ export class FieldRateLimiter<T> {
       slot.waiting = { item, resolve, reject };
       if (!slot.timer) slot.timer = setTimeout(() => this.fire(key), Math.max(0, slot.last + this.intervalMs - now));
     });
+  }
+
+  private submits = 0;
+
+  /** Forget keys that are idle (nothing waiting, interval over): many targets must not grow the map for ever. */
+  private prune(now: number): void {
+    for (const [key, slot] of this.slots) if (!slot.timer && !slot.waiting && now - slot.last >= this.intervalMs) this.slots.delete(key);
+  }
+
+  /** Keys the limiter remembers now (waiting or within their interval, up to the next prune). */
+  get size(): number {
+    return this.slots.size;
   }
 
   private fire(key: string): void {

@@ -7,7 +7,7 @@
 import { serializeRecord } from '../smartrest/codec';
 import { STATIC_TEMPLATES } from '../smartrest/catalogue';
 import type { DecodedRecord } from '../smartrest/types';
-import type { Inventory } from './inventory';
+import { InventoryLimitError, type Inventory } from './inventory';
 import { OperationError, type Operation, type OperationStore } from './operations';
 
 export interface AnswerContext {
@@ -100,7 +100,7 @@ export function answerRecord(ctx: AnswerContext, rec: DecodedRecord, out: Answer
     }
   } catch (err) {
     // Operation not found / wrong state: refused, as the platform reports it on s/e.
-    if (err instanceof OperationError) out.errors.push({ code: 41, id, text: err.message });
+    if (err instanceof OperationError || err instanceof InventoryLimitError) out.errors.push({ code: 41, id, text: err.message });
     else throw err;
   }
 }

@@ -27,6 +27,14 @@ interface InventoryFile {
   collections: { xid: string; id: string; text: string }[];
 }
 
+/** Bounds, so a device cannot grow the inventory (and its file) without end: refused with `41` on `s/e`. */
+export const INVENTORY_LIMITS = { objects: 100_000, childrenPerDevice: 1000, collections: 1000 };
+
+/** Thrown when an inventory bound is reached; the endpoint answers it as a refused request (`41`). */
+export class InventoryLimitError extends Error {
+  override readonly name = 'InventoryLimitError';
+}
+
 export class Inventory {
   private readonly objects = new Map<string, ManagedObject>();
   private readonly collections = new Map<string, { id: string; text: string; parsed: TemplateCollection }>();
@@ -68,6 +76,9 @@ export class Inventory {
     const p = this.ensureDevice(parent).mo;
     let mo = this.objects.get(childId);
     const created = !mo;
+    if (!p.children.includes(childId) && p.children.length >= INVENTORY_LIMITS.childrenPerDevice) {
+      throw new InventoryLimitError(`device ${parent} has ${p.children.length} child devices, the limit of this endpoint`);
+    }
     if (!mo) mo = this.create(childId, name || `MQTT Device ${childId}`, type || 'c8y_MQTTChildDevice', isDevice, parent);
     if (!p.children.includes(childId)) {
       p.children.push(childId);
@@ -97,6 +108,7 @@ export class Inventory {
   /** Register a template collection; throws when it does not parse. Returns undefined when it already existed. */
   addCollection(xid: string, text: string): { id: string; parsed: TemplateCollection } | undefined {
     if (this.collections.has(xid)) return undefined;
+    if (this.collections.size >= INVENTORY_LIMITS.collections) throw new InventoryLimitError(`this endpoint holds ${this.collections.size} template collections, its limit`);
     const parsed = parseCollection(xid, text);
     const entry = { id: String(this.nextId++), text, parsed };
     this.collections.set(xid, entry);
@@ -105,6 +117,7 @@ export class Inventory {
   }
 
   private create(externalId: string, name: string, type: string, isDevice: boolean, parent?: string): ManagedObject {
+    if (this.objects.size >= INVENTORY_LIMITS.objects) throw new InventoryLimitError(`the inventory holds ${this.objects.size} devices, the limit of this endpoint`);
     const mo: ManagedObject = {
       id: String(this.nextId++),
       externalId,
@@ -123,10 +136,11 @@ export class Inventory {
 
   private changed(): void {
     if (!this.file || this.timer) return;
+    // Debounced: a burst of new devices (1,000 connecting at once) costs one write per second, not one each.
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.flush();
-    }, 250);
+    }, 1000);
     this.timer.unref();
   }
 
@@ -143,6 +157,6 @@ export class Inventory {
       objects: this.list(),
       collections: [...this.collections].map(([xid, c]) => ({ xid, id: c.id, text: c.text })),
     };
-    writeJsonFileSync(this.file, data);
+    writeJsonFileSync(this.file, data, false);
   }
 }

@@ -13,9 +13,10 @@ export function readJsonFile<T>(file: string): T | undefined {
   return JSON.parse(text) as T;
 }
 
-export function writeJsonFileSync(file: string, data: unknown): void {
+/** `pretty` false for large machine-written state (the inventory), true for files people read. */
+export function writeJsonFileSync(file: string, data: unknown, pretty = true): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(data, null, 2) + '\n', { mode: 0o600 });
+  fs.writeFileSync(tmp, (pretty ? JSON.stringify(data, null, 2) : JSON.stringify(data)) + '\n', { mode: 0o600 });
   fs.renameSync(tmp, file);
 }

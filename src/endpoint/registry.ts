@@ -4,8 +4,10 @@
  *
  * Decisions:
  * - Issued passwords are 144 random bits; key stretching adds nothing to such secrets, so they are hashed with a
- *   light scrypt cost (N=2^10) that keeps thousands of first connections cheap. Passwords a user types
- *   (static entries in the endpoint's editor) get N=2^15. The cost is stored per entry.
+ *   light scrypt cost (N=2^10) that keeps thousands of first connections cheap. Passwords typed in the
+ *   endpoint's editor (static entries) get the same cost: they live in memory only, beside their plain text in
+ *   Node-RED's credentials, so stretching would only slow every start down (N=2^15 is ~100 ms per device).
+ *   The cost is stored per entry (TYPED_COST is kept for entries hashed that way by earlier versions).
  * - A successful verification is remembered as an HMAC (process-random key) so that reconnects do not pay
  *   scrypt again; the memo is dropped when the entry changes.
  * - Static entries from the editor live in memory only (the editor's credentials are their store) and win over
@@ -88,7 +90,7 @@ export class DeviceRegistry {
     const bad = checkDeviceId(deviceId);
     if (bad) throw new Error(bad);
     if (typeof password !== 'string' || password === '') throw new Error(`the password of device ${deviceId} is empty`);
-    const cost = source === 'registration' ? ISSUED_COST : TYPED_COST;
+    const cost = ISSUED_COST;
     const salt = crypto.randomBytes(16);
     const hash = await scrypt(password, salt, cost);
     const entry: DeviceCredential = {
@@ -164,7 +166,8 @@ export function parseStaticDevices(text: string | undefined): { deviceId: string
   for (const item of (text ?? '').split(/[\s,]+/)) {
     if (!item) continue;
     const colon = item.indexOf(':');
-    if (colon <= 0 || colon === item.length - 1) throw new Error(`device entry ${JSON.stringify(item.slice(0, 30))} is not deviceId:password`);
+    // The entry itself is not quoted: it may hold (part of) a password.
+    if (colon <= 0 || colon === item.length - 1) throw new Error(`device entry ${out.length + 1} is not deviceId:password`);
     const deviceId = item.slice(0, colon);
     const bad = checkDeviceId(deviceId);
     if (bad) throw new Error(bad);

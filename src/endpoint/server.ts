@@ -28,10 +28,10 @@ import { maxPayloadBytes, MAX_PUBLISH_BYTES } from '../smartrest/limits';
 import { describeRecord, SmartRestRecordError, type TemplateLookup } from '../smartrest/records';
 import type { TopicInfo } from '../smartrest/topics';
 import type { DecodedRecord, ProcessingMode, TemplateCategory } from '../smartrest/types';
-import { devicePublish, deviceSubscribe, servicePublish, serviceSubscribe, serviceTopic, type Role } from './acl';
+import { SERVICE_PREFIX, devicePublish, deviceSubscribe, servicePublish, serviceSubscribe, serviceTopic, type Role } from './acl';
 import { answerRecord, emptyAnswer } from './answers';
 import { checkDeviceId, ClientIdError, parseClientId } from './clientid';
-import type { Inventory } from './inventory';
+import { InventoryLimitError, type Inventory } from './inventory';
 import { encodeOperations, OperationStore, type Operation } from './operations';
 import { sameSecret, type DeviceRegistry } from './registry';
 
@@ -70,6 +70,8 @@ export interface EndpointRecord {
   topic: string;
   /** Operation status records: the operations they changed. */
   operations?: Operation[];
+  /** Set by the first listener that took `record` as it is; the others take a copy (flows must not share it). */
+  claimed?: boolean;
 }
 
 export interface EndpointProblem {
@@ -147,6 +149,9 @@ function kindOf(category: TemplateCategory | undefined, custom: boolean): Record
 }
 
 function noop(): void {}
+
+/** Topic a refused publish is renamed to (nobody can subscribe to it). */
+const DROPPED_TOPIC = '$dropped';
 
 export class EndpointServer extends EventEmitter {
   readonly tenant: string;
@@ -242,7 +247,21 @@ export class EndpointServer extends EventEmitter {
       authorizeSubscribe: (client, sub, cb) => cb(null, this.authorizeSubscribe(client, sub)),
     });
     this.broker = broker;
+    // Device publishes are handled in authorizePublish; aedes then routes the packet, renamed to the service
+    // namespace (or `$dropped`). With no service account connected nobody can receive it: skip aedes' routing
+    // (packet and state objects, promises, a topic-tree match) for every record. The PUBACK is sent before.
+    const route = broker.publish.bind(broker) as (packet: unknown, client: unknown, done?: (err?: Error | null) => void) => void;
+    (broker as unknown as { publish: typeof route }).publish = (packet, client, done) => {
+      if (typeof client === 'function') {
+        done = client as typeof done;
+        client = null;
+      }
+      const topic = (packet as { topic: string }).topic;
+      if (topic === DROPPED_TOPIC || (this.counts.service === 0 && topic.startsWith(SERVICE_PREFIX))) return void done?.(null);
+      route(packet, client, done);
+    };
     broker.on('subscribe', (subs, client) => this.subscribed(subs, client));
+
     broker.on('clientDisconnect', (client) => this.disconnected(client));
     broker.on('clientError', noop);
     broker.on('connectionError', noop);
@@ -361,8 +380,9 @@ export class EndpointServer extends EventEmitter {
       this.open(client, { role: 'bootstrap', deviceId: parsed.deviceId, ...(parsed.xid ? { xid: parsed.xid } : {}), remoteAddress: remote });
       return;
     }
+    // A verified client certificate wins over a password (as on the platform, reference §1.1).
     const cert = certificateName(client);
-    if (cert !== undefined && (!password || password.length === 0)) {
+    if (cert !== undefined) {
       // Client certificate: CN must be the device id; username, if any, is the tenant.
       if (username && username !== tenant) throw authError(5, `certificate authentication for tenant ${username}, this endpoint is ${tenant}`);
       if (cert !== parsed.deviceId) throw authError(5, `certificate CN ${JSON.stringify(cert)} is not the device id ${JSON.stringify(parsed.deviceId)}`);
@@ -384,6 +404,10 @@ export class EndpointServer extends EventEmitter {
   private open(client: Client, session: Session): void {
     this.sessions.set(client, session);
     this.connectInfo.delete(client);
+    // aedes reports 'clientDisconnect' only for registered clients: one that fails between authentication and
+    // CONNACK would stay counted (and, as a service account, keep every downstream line mirrored). The socket's
+    // close ends the session in every case; `disconnected` runs once.
+    (client.conn as Duplex | undefined)?.once?.('close', () => this.disconnected(client));
     if (session.role === 'service') this.counts.service++;
     else {
       // One connection per device id: the new one replaces the old (ClientIds d:x and x are the same device).
@@ -444,7 +468,7 @@ export class EndpointServer extends EventEmitter {
   // Publishing
 
   private drop(packet: PublishPacket): void {
-    packet.topic = '$dropped';
+    packet.topic = DROPPED_TOPIC;
     packet.retain = false;
   }
 
@@ -566,9 +590,14 @@ export class EndpointServer extends EventEmitter {
     }
     // Data for an unknown device or child creates it, as on the platform (after the records, so that a `100` in
     // the same payload names it).
-    if (child !== undefined) {
-      if (!inventory.get(child)) inventory.ensureChild(deviceId, child);
-    } else if (!inventory.get(deviceId)) inventory.ensureDevice(deviceId);
+    try {
+      if (child !== undefined) {
+        if (!inventory.get(child)) inventory.ensureChild(deviceId, child);
+      } else if (!inventory.get(deviceId)) inventory.ensureDevice(deviceId);
+    } catch (err) {
+      if (!(err instanceof InventoryLimitError)) throw err;
+      this.refuse(s, 41, '', err.message, topic);
+    }
     for (const op of answer.changed) this.emit('operation', op);
     if (answer.replies.length) this.sendLines(deviceId, 's/ds', answer.replies);
     if (answer.redeliver) this.redeliver(deviceId);
@@ -780,7 +809,8 @@ export class EndpointServer extends EventEmitter {
       this.registrations.delete(s.deviceId);
       if (this.issued.size >= MAX_REGISTRATIONS) this.issued.clear();
       this.issued.set(s.deviceId, Date.now());
-      this.send(s.deviceId, 's/dcr', serializeRecord(['70', this.tenant, username, password]));
+      // Not mirrored to the service account (sendRaw): the password is for the device alone.
+      this.sendRaw(s.deviceId, 's/dcr', serializeRecord(['70', this.tenant, username, password]), 1);
       this.emit('registered', { deviceId: s.deviceId, username, tenant: this.tenant });
     } catch (err) {
       this.problem({ code: 50, id: '', text: `cannot store the credentials of ${s.deviceId}: ${(err as Error).message}` }, s);

@@ -109,6 +109,8 @@ export interface PublishOptions {
   qos?: 0 | 1 | 2;
   retain?: boolean;
   properties?: IClientPublishOptions['properties'];
+  /** Who published (a node id), so that `cancel(owner)` can take its waiting messages back. */
+  owner?: string;
 }
 
 export class QueueFullError extends Error {
@@ -578,6 +580,22 @@ export class MqttConnection extends EventEmitter {
     }
     this.queue.push(p);
     this.queueBytes += p.bytes;
+  }
+
+  /**
+   * Take back the messages of one owner that still wait in the offline queue (a node that stops while the
+   * connection stays, e.g. a redeploy of that node alone): they complete with ConnectionClosedError and are not
+   * sent. Returns how many.
+   */
+  cancel(owner: string): number {
+    const gone = this.queue.filter((p) => p.options.owner === owner);
+    if (!gone.length) return 0;
+    this.queue = this.queue.filter((p) => p.options.owner !== owner);
+    for (const p of gone) {
+      this.queueBytes -= p.bytes;
+      p.done(p.ctx, new ConnectionClosedError());
+    }
+    return gone.length;
   }
 
   /** Publish without the queue, for a startup hook that runs before the connection counts as connected. */

@@ -28,29 +28,37 @@ export function isProcessingMode(value: unknown): value is ProcessingMode {
   return value === 's' || value === 't' || value === 'q' || value === 'c';
 }
 
-/** Parse a Cumulocity topic; undefined for anything outside the grammar. */
+/** Upstream topic info; `child` is everything after `childFrom` extra levels (a child id may contain `/`). */
+function up(rest: string[], mode: ProcessingMode, kind: TopicKind, xid: string | undefined, childFrom: number): TopicInfo | undefined {
+  const child = rest.length > childFrom ? rest.slice(childFrom).join('/') : undefined;
+  if (child === '') return undefined;
+  const info: TopicInfo = { direction: 'up', kind, mode };
+  if (xid !== undefined) info.xid = xid;
+  if (child !== undefined) info.child = child;
+  return info;
+}
+
+function down(rest: string[], mode: ProcessingMode, kind: TopicKind, xid?: string): TopicInfo | undefined {
+  if (mode !== 's' || rest.length !== (xid !== undefined ? 1 : 0)) return undefined;
+  const info: TopicInfo = { direction: 'down', kind, mode };
+  if (xid !== undefined) info.xid = xid;
+  return info;
+}
+
+/** Parse a Cumulocity topic; undefined for anything outside the grammar. Runs for every device publish. */
 export function parseTopic(topic: string): TopicInfo | undefined {
   const parts = topic.split('/');
   const mode = parts[0];
   if (!isProcessingMode(mode) || parts.length < 2) return undefined;
   const name = parts[1];
-  const rest = parts.slice(2);
-  // A child id may itself contain slashes; everything after the fixed part belongs to it.
-  const child = (from: number) => (rest.length > from ? rest.slice(from).join('/') : undefined);
-  const up = (kind: TopicKind, xid?: string, childFrom = 0): TopicInfo | undefined => {
-    const c = child(childFrom);
-    if (c === '') return undefined;
-    return { direction: 'up', kind, mode, ...(xid !== undefined ? { xid } : {}), ...(c !== undefined ? { child: c } : {}) };
-  };
-  const down = (kind: TopicKind, xid?: string): TopicInfo | undefined =>
-    mode === 's' && rest.length === (xid !== undefined ? 1 : 0) ? { direction: 'down', kind, mode, ...(xid !== undefined ? { xid } : {}) } : undefined;
+  const rest = parts.length > 2 ? parts.slice(2) : NO_LEVELS;
   switch (name) {
     case 'us':
-      return up('static');
+      return up(rest, mode, 'static', undefined, 0);
     case 'ud':
-      return up('default');
+      return up(rest, mode, 'default', undefined, 0);
     case 'uc':
-      return rest.length && rest[0] ? up('custom', rest[0], 1) : undefined;
+      return rest.length && rest[0] ? up(rest, mode, 'custom', rest[0], 1) : undefined;
     case 'ut':
       return mode === 's' && rest.length === 1 && rest[0] ? { direction: 'up', kind: 'template', mode, xid: rest[0] } : undefined;
     case 'ucr':
@@ -58,23 +66,25 @@ export function parseTopic(topic: string): TopicInfo | undefined {
     case 'uat':
       return mode === 's' && !rest.length ? { direction: 'up', kind: 'token', mode } : undefined;
     case 'ds':
-      return down('static');
+      return down(rest, mode, 'static');
     case 'dd':
-      return down('default');
+      return down(rest, mode, 'default');
     case 'dc':
-      return rest.length === 1 && rest[0] ? down('custom', rest[0]) : undefined;
+      return rest.length === 1 && rest[0] ? down(rest, mode, 'custom', rest[0]) : undefined;
     case 'dt':
-      return down('template');
+      return down(rest, mode, 'template');
     case 'dcr':
-      return down('credentials');
+      return down(rest, mode, 'credentials');
     case 'dat':
-      return down('token');
+      return down(rest, mode, 'token');
     case 'e':
-      return down('error');
+      return down(rest, mode, 'error');
     default:
       return undefined;
   }
 }
+
+const NO_LEVELS: string[] = [];
 
 /** Characters a topic level may not contain (MQTT wildcards, separator and NUL). */
 const BAD_LEVEL = /[+#\u0000]/;

@@ -130,8 +130,12 @@ EXPECTATIONS['c8y-device/bootstrap'] = [
 EXPECTATIONS['broker-bridge-to-datacake'] = [
   { debug: 'bridge stats', match: (p) => p && Array.isArray(p.rules) && p.rules.length === 1 && typeof p.connections?.source === 'string' },
 ];
+// The device -> endpoint -> service account -> bridge part runs offline; the Datacake connection is manual, so the
+// field writes wait in the outbox, and each one shows up as a sample with its target topic.
 EXPECTATIONS['broker-bridge-smartrest'] = [
-  { debug: 'bridge stats', match: (p) => p && Array.isArray(p.rules) && p.rules.length === 1 && p.queue?.toTarget?.depth === 0 },
+  { debug: 'bridge sample', match: (p) => p?.target === 'dtck-pub/my-product/00000000-0000-0000-0000-000000000001/TEMPERATURE_T' && /^\d+(\.\d)?$/.test(p.payload) },
+  { debug: 'bridge sample', match: (p) => p?.target === 'dtck-pub/my-product/00000000-0000-0000-0000-000000000001/BATTERY' && p.payload === '87' },
+  { debug: 'bridge stats', match: (p) => p?.rules?.[0]?.matched > 0 && p.rules[0].dropped.skipped > 0 && p.queue.toTarget.depth > 0 && p.connections.source === 'connected' },
 ];
 EXPECTATIONS['broker-bridge-both-ways'] = [
   { debug: 'bridge stats', match: (p) => p && Array.isArray(p.rules) && p.rules.length === 2 },

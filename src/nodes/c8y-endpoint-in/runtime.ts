@@ -47,9 +47,12 @@ export = function register(RED: NodeAPI): void {
     function onRecord(e: EndpointRecord) {
       if (filter !== 'all' && e.kind !== filter) return;
       if (deviceFilter && e.device !== deviceFilter) return;
-      const msg: C8yEndpointInOutput = { payload: e.record, device: e.device, mode: e.mode, tenant: e.tenant, topic: e.topic, kind: e.kind };
+      // One record, several in-nodes: the first takes it, the others a copy (a change in one flow stays there).
+      const own = !e.claimed;
+      e.claimed = true;
+      const msg: C8yEndpointInOutput = { payload: own ? e.record : structuredClone(e.record), device: e.device, mode: e.mode, tenant: e.tenant, topic: e.topic, kind: e.kind };
       if (e.child !== undefined) msg.child = e.child;
-      if (e.operations) msg.operations = e.operations;
+      if (e.operations) msg.operations = own ? e.operations : structuredClone(e.operations);
       count++;
       node.send(msg as unknown as NodeMessage);
       refreshStatus();

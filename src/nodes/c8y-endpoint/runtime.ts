@@ -28,6 +28,8 @@ function portOf(value: unknown, fallback: number): number {
   return n;
 }
 
+const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
+
 export = function register(RED: NodeAPI): void {
   function C8yEndpointNode(this: C8yEndpointNode, config: C8yEndpointConfig) {
     RED.nodes.createNode(this, config);
@@ -36,6 +38,7 @@ export = function register(RED: NodeAPI): void {
     let server: EndpointServer | undefined;
     let starting: Promise<void> | undefined;
     let retryTimer: NodeJS.Timeout | undefined;
+    let lastStartError = '';
     let idleTimer: NodeJS.Timeout | undefined;
     let closed = false;
     let status: NodeStatus = { fill: 'grey', shape: 'ring', text: 'idle' };
@@ -61,6 +64,14 @@ export = function register(RED: NodeAPI): void {
 
     async function start(): Promise<void> {
       if (server || starting || closed) return;
+      if (NODE_MAJOR < 20) {
+        // aedes 1.x needs Node.js 20; the other nodes of this package work on 18.
+        const text = `the embedded endpoint needs Node.js 20 or later (this is ${process.version})`;
+        if (text !== lastStartError) node.error(`endpoint: ${text}`);
+        lastStartError = text;
+        setStatus({ fill: 'red', shape: 'ring', text: 'needs Node.js >= 20' });
+        return;
+      }
       setStatus({ fill: 'yellow', shape: 'ring', text: 'starting' });
       starting = (async () => {
         let s: EndpointServer | undefined;
@@ -105,9 +116,13 @@ export = function register(RED: NodeAPI): void {
           listening();
         } catch (err) {
           if (s && s !== server) await s.close().catch(() => undefined);
-          node.error(`endpoint: ${errorText(err)}`);
-          setStatus({ fill: 'red', shape: 'ring', text: shortText(errorText(err)) });
-          if (!closed && users.size > 0) {
+          const text = errorText(err);
+          // One error per distinct problem, not one every retry.
+          if (text !== lastStartError) node.error(`endpoint: ${text}`);
+          lastStartError = text;
+          setStatus({ fill: 'red', shape: 'ring', text: shortText(text) });
+          // Only a busy port can get better by itself; a configuration error waits for the next deploy.
+          if (!closed && users.size > 0 && /cannot listen/.test(text)) {
             retryTimer = setTimeout(() => {
               retryTimer = undefined;
               void start();

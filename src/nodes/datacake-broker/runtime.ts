@@ -30,6 +30,19 @@ function brokerUrl(config: Pick<DatacakeBrokerConfig, 'host' | 'port' | 'protoco
   return `${protocol}://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}${path}`;
 }
 
+/** An API URL from the editor: https anywhere, plain http only to this machine (a local stand-in). */
+function checkApiUrl(text: string): string {
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    throw new GraphqlError(`the API URL ${JSON.stringify(text)} is not a URL`, 400);
+  }
+  const loopback = u.hostname === '127.0.0.1' || u.hostname === 'localhost' || u.hostname === '[::1]';
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) throw new GraphqlError('the API URL must be https:// (http:// only to 127.0.0.1/localhost)', 400);
+  return text;
+}
+
 export = function register(RED: NodeAPI): void {
   function DatacakeBrokerNodeCtor(this: DatacakeBrokerNode, config: DatacakeBrokerConfig) {
     RED.nodes.createNode(this, config);
@@ -111,7 +124,7 @@ export = function register(RED: NodeAPI): void {
 
     node.publish = (topic, text, options) => {
       if (!node.connection) return Promise.reject(new ConnectionClosedError());
-      return node.connection.publish(topic, text, { qos: options.qos ?? 0, retain: false }); // retain is always off for dtck-pub
+      return node.connection.publish(topic, text, { qos: options.qos ?? 0, retain: false, ...(options.owner ? { owner: options.owner } : {}) }); // retain is always off for dtck-pub
     };
 
     node.on('close', (_removed: boolean, done: () => void) => {
@@ -139,7 +152,7 @@ export = function register(RED: NodeAPI): void {
     const body = (req.body && typeof req.body === 'object' ? req.body : {}) as { token?: unknown; apiUrl?: unknown };
     const deployed = RED.nodes.getNode(id) as DatacakeBrokerNode | null;
     const storedUrl = deployed?.apiUrl || DEFAULT_API_URL;
-    const bodyUrl = typeof body.apiUrl === 'string' && body.apiUrl.trim() ? body.apiUrl.trim() : undefined;
+    const bodyUrl = typeof body.apiUrl === 'string' && body.apiUrl.trim() ? checkApiUrl(body.apiUrl.trim()) : undefined;
     const bodyToken = typeof body.token === 'string' && body.token.trim() && body.token !== '__PWRD__' ? body.token.trim() : undefined;
     if (bodyToken) return { token: bodyToken, url: bodyUrl ?? storedUrl };
     const stored = (RED.nodes.getCredentials(id) as DatacakeBrokerCredentials | undefined)?.token || deployed?.credentials?.token;
@@ -159,6 +172,9 @@ export = function register(RED: NodeAPI): void {
   }
 
   const read = RED.auth.needsPermission('datacake-broker.read');
+  // A POST may carry a token and an API URL: the runtime then makes a request on the editor user's behalf, which
+  // is more than reading, so it needs write permission (GET only ever uses the deployed node's own settings).
+  const write = RED.auth.needsPermission('datacake-broker.write');
   const workspaces = (req: Request, res: Response) => answer(res, async () => ({ workspaces: await listWorkspaces(auth(req)) }));
   const devices = (req: Request, res: Response) =>
     answer(res, async () => {
@@ -168,7 +184,7 @@ export = function register(RED: NodeAPI): void {
       return listDevices({ ...auth(req), pageSize }, workspace);
     });
   RED.httpAdmin.get('/datacake-broker/:id/workspaces', read, workspaces);
-  RED.httpAdmin.post('/datacake-broker/:id/workspaces', read, workspaces);
+  RED.httpAdmin.post('/datacake-broker/:id/workspaces', write, workspaces);
   RED.httpAdmin.get('/datacake-broker/:id/devices', read, devices);
-  RED.httpAdmin.post('/datacake-broker/:id/devices', read, devices);
+  RED.httpAdmin.post('/datacake-broker/:id/devices', write, devices);
 };

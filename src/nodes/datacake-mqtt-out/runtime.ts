@@ -15,6 +15,9 @@ import { errorText, shortText } from '../shared/errors';
 import type { DatacakeBrokerNode } from '../datacake-broker/types';
 import type { DatacakeOutConfig } from './types';
 
+/** Fields whose last written value is remembered for *only write on change* (oldest forgotten first). */
+const MAX_REMEMBERED_FIELDS = 10_000;
+
 export = function register(RED: NodeAPI): void {
   function DatacakeOutNode(this: Node, config: DatacakeOutConfig) {
     RED.nodes.createNode(this, config);
@@ -37,12 +40,14 @@ export = function register(RED: NodeAPI): void {
       }
       if (!broker) throw new Error('no datacake-broker config node selected');
       const previous = lastWritten.get(key);
+      lastWritten.delete(key); // re-inserted last: the map is ordered by last write, oldest first out
       lastWritten.set(key, write.canonical);
+      if (lastWritten.size > MAX_REMEMBERED_FIELDS) lastWritten.delete(lastWritten.keys().next().value as string);
       const offline = broker.connection?.state !== 'connected' || !!broker.problem;
       if (offline) counts.queued++;
       render();
       try {
-        await broker.publish(write.topic, write.text, { qos });
+        await broker.publish(write.topic, write.text, { qos, owner: node.id });
         counts.sent++;
       } catch (err) {
         if (previous === undefined) lastWritten.delete(key);
@@ -119,7 +124,11 @@ export = function register(RED: NodeAPI): void {
     let discarded = 0;
     node.on('close', (_removed: boolean, done: () => void) => {
       closing = true;
-      if (counts.queued) node.warn(`${counts.queued} write(s) still waiting for the connection are discarded (flow stopped)`);
+      // Writes of this node still in the shared connection's offline queue are taken back: a node that stopped
+      // does not write later (when only this node is redeployed the connection stays and would send them).
+      const cancelled = broker?.connection?.cancel(node.id) ?? 0;
+      const waiting = Math.max(cancelled, counts.queued);
+      if (waiting) node.warn(`${waiting} write(s) still waiting for the connection are discarded (flow stopped)`);
       limiter.close();
       broker?.deregister(user);
       lastWritten.clear();
