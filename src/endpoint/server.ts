@@ -150,6 +150,12 @@ function kindOf(category: TemplateCategory | undefined, custom: boolean): Record
 
 function noop(): void {}
 
+/**
+ * How far beyond the publish limit a packet is still read (and then refused on `s/e`, connection kept); anything
+ * longer ends the connection before it is buffered.
+ */
+const READ_SLACK_BYTES = 64 * 1024;
+
 /** Topic a refused publish is renamed to (nobody can subscribe to it). */
 const DROPPED_TOPIC = '$dropped';
 
@@ -274,14 +280,14 @@ export class EndpointServer extends EventEmitter {
     if (this.options.port !== undefined && this.options.port !== null && this.options.port >= 0) {
       const srv = net.createServer((socket) => {
         track(socket);
-        broker.handle(socket);
+        this.guard(broker.handle(socket));
       });
       this.addresses.mqtt = await this.listen(srv, host, this.options.port);
     }
     if (this.options.tls) {
       const srv = tls.createServer({ ...this.options.tls.options, rejectUnauthorized: false }, (socket) => {
         track(socket);
-        broker.handle(socket);
+        this.guard(broker.handle(socket));
       });
       srv.on('tlsClientError', noop);
       this.addresses.tls = await this.listen(srv, host, this.options.tls.port);
@@ -299,12 +305,34 @@ export class EndpointServer extends EventEmitter {
       wss.on('connection', (ws, req) => {
         const stream = createWebSocketStream(ws);
         stream.on('error', noop);
-        broker.handle(stream, req);
+        this.guard(broker.handle(stream, req));
       });
       wss.on('error', noop);
       this.wss = wss;
       this.addresses.ws = await this.listen(srv, host, this.options.ws.port);
     }
+  }
+
+  /**
+   * Packets larger than the platform could ever accept are refused before they are read: the parser's
+   * remaining-length step (mqtt-packet, which aedes uses) ends the connection as soon as the length is known, so a
+   * device cannot make the endpoint buffer megabytes. Below that bound an oversize PUBLISH is read and refused with
+   * `41` on `s/e` as the platform does (connection kept). Feature-detected: without the parser hook only the
+   * `s/e` refusal applies.
+   */
+  private guard(client: unknown): void {
+    const parser = (client as { _parser?: { _parseLength?: () => boolean; packet?: { length: number }; emit(e: string, err: Error): boolean } })?._parser;
+    const parseLength = parser?._parseLength;
+    if (!parser || typeof parseLength !== 'function') return;
+    const max = this.maxPublish + READ_SLACK_BYTES;
+    parser._parseLength = function guardedParseLength(this: typeof parser) {
+      const ok = parseLength.call(this);
+      if (ok && this!.packet && this!.packet.length > max) {
+        this!.emit('error', new Error(`packet of ${this!.packet.length} bytes exceeds ${max} bytes: connection closed`));
+        return false;
+      }
+      return ok;
+    };
   }
 
   private listen(srv: net.Server, host: string, port: number): Promise<number> {
@@ -384,7 +412,8 @@ export class EndpointServer extends EventEmitter {
     const cert = certificateName(client);
     if (cert !== undefined) {
       // Client certificate: CN must be the device id; username, if any, is the tenant.
-      if (username && username !== tenant) throw authError(5, `certificate authentication for tenant ${username}, this endpoint is ${tenant}`);
+      // Username, if any, is the tenant (`<tenant>` or `<tenant>/<user>`: the certificate wins, the password is ignored).
+      if (username && username !== tenant && !username.startsWith(`${tenant}/`)) throw authError(5, `certificate authentication for tenant ${username.split('/')[0]}, this endpoint is ${tenant}`);
       if (cert !== parsed.deviceId) throw authError(5, `certificate CN ${JSON.stringify(cert)} is not the device id ${JSON.stringify(parsed.deviceId)}`);
       this.open(client, { role: 'device', deviceId: parsed.deviceId, ...(parsed.xid ? { xid: parsed.xid } : {}), remoteAddress: remote, certificate: true });
       return;

@@ -136,6 +136,7 @@ EXPECTATIONS['broker-bridge-smartrest'] = [
   { debug: 'bridge sample', match: (p) => p?.target === 'dtck-pub/my-product/00000000-0000-0000-0000-000000000001/TEMPERATURE_T' && /^\d+(\.\d)?$/.test(p.payload) },
   { debug: 'bridge sample', match: (p) => p?.target === 'dtck-pub/my-product/00000000-0000-0000-0000-000000000001/BATTERY' && p.payload === '87' },
   { debug: 'bridge stats', match: (p) => p?.rules?.[0]?.matched > 0 && p.rules[0].dropped.skipped > 0 && p.queue.toTarget.depth > 0 && p.connections.source === 'connected' },
+  { debug: 'measurement at the endpoint', match: (p) => p?.messageId === 212 && p.values?.value === 87 },
 ];
 EXPECTATIONS['broker-bridge-both-ways'] = [
   { debug: 'bridge stats', match: (p) => p && Array.isArray(p.rules) && p.rules.length === 2 },

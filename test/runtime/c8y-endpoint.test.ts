@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
 import { helper, catchNode, collect, TAB, settle } from '../support/flow';
 import endpointNode = require('../../src/nodes/c8y-endpoint/runtime');
@@ -413,5 +414,132 @@ describe('c8y-endpoint: redeploy', () => {
     const dev = await connect(device(STATIC.id));
     assert.ok(dev.connected);
     assert.equal(server.clientCounts().devices, 1);
+  });
+});
+
+describe('c8y-endpoint: transports and limits', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const tlsNode = require('@node-red/nodes/core/network/05-tls.js');
+  let certs: string;
+  const pem = (name: string) => fs.readFileSync(path.join(certs, name));
+
+  before(() => {
+    // A CA, a server certificate for 127.0.0.1, client certificates with CN = a device id (and one from a CA the
+    // endpoint does not trust), made with Debian's openssl.
+    certs = fs.mkdtempSync(path.join(os.tmpdir(), 'c8y-certs-'));
+    const sh = (cmd: string) => execFileSync('sh', ['-c', cmd], { cwd: certs, stdio: 'pipe' });
+    sh('openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=test-ca" -keyout ca.key -out ca.crt');
+    sh('openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=other-ca" -keyout other-ca.key -out other-ca.crt');
+    const leaf = (name: string, cn: string, ca = 'ca', ext = '') => {
+      sh(`openssl req -newkey rsa:2048 -nodes -subj "/CN=${cn}" -keyout ${name}.key -out ${name}.csr`);
+      if (ext) fs.writeFileSync(path.join(certs, `${name}.ext`), ext);
+      sh(`openssl x509 -req -in ${name}.csr -CA ${ca}.crt -CAkey ${ca}.key -CAcreateserial -days 2 -out ${name}.crt${ext ? ` -extfile ${name}.ext` : ''}`);
+    };
+    leaf('server', '127.0.0.1', 'ca', 'subjectAltName=IP:127.0.0.1\n');
+    leaf('dev', 'cert-dev');
+    leaf('wrong', 'someone-else');
+    leaf('stranger', 'cert-dev', 'other-ca');
+  });
+  after(() => fs.rmSync(certs, { recursive: true, force: true }));
+
+  async function tlsSetup() {
+    const tlsPort = await freePort();
+    const f = flow(port, { usetls: true, tls: 'tlsconf', tlsPort });
+    f.push({ id: 'tlsconf', type: 'tls-config', cert: path.join(certs, 'server.crt'), key: path.join(certs, 'server.key'), ca: path.join(certs, 'ca.crt'), verifyservercert: false } as never);
+    await helper.load([...nodes, tlsNode], f, CREDS);
+    const ep = helper.getNode('ep') as unknown as C8yEndpointNode;
+    await until(() => ep.server()?.addresses.tls === tlsPort, 5000, 'TLS listener');
+    const records = collect(helper.getNode('records'));
+    const open = async (opts: IClientOptions) => {
+      const c = await mqtt.connectAsync(`mqtts://127.0.0.1:${tlsPort}`, { reconnectPeriod: 0, connectTimeout: 5000, ca: pem('ca.crt'), ...opts });
+      clients.push(c);
+      return c;
+    };
+    const code = async (opts: IClientOptions) => {
+      try {
+        const c = await open(opts);
+        await c.endAsync();
+        return 0;
+      } catch (err) {
+        return (err as { code: number }).code;
+      }
+    };
+    return { records, open, code };
+  }
+
+  it('TLS with client certificates: CN = device id logs in without a password, the certificate wins, another CN is refused (5)', async () => {
+    const t = await tlsSetup();
+    const dev = await t.open({ clientId: 'd:cert-dev', cert: pem('dev.crt'), key: pem('dev.key') });
+    await dev.publishAsync('s/us', '211,20.5', { qos: 1 });
+    await until(() => t.records.received.some((m) => m.device === 'cert-dev' && m.payload.messageId === 211), 5000, 'record over TLS');
+    await dev.endAsync();
+    // a verified certificate wins over a (wrong) password
+    assert.equal(await t.code({ clientId: 'd:cert-dev', cert: pem('dev.crt'), key: pem('dev.key'), username: `${TENANT}/device_cert-dev`, password: 'wrong' }), 0);
+    // a certificate for another name
+    assert.equal(await t.code({ clientId: 'd:cert-dev', cert: pem('wrong.crt'), key: pem('wrong.key') }), 5);
+    // a certificate from a CA the endpoint does not trust counts for nothing: password login as usual
+    assert.equal(await t.code({ clientId: 'd:cert-dev', cert: pem('stranger.crt'), key: pem('stranger.key') }), 5);
+    assert.equal(await t.code({ ...device(STATIC.id), cert: pem('stranger.crt'), key: pem('stranger.key') }), 0);
+    // and password devices over TLS without a certificate
+    assert.equal(await t.code(device(STATIC.id)), 0);
+  });
+
+  it('MQTT over WebSocket on /mqtt (and nowhere else)', async () => {
+    const wsPort = await freePort();
+    await helper.load(nodes, flow(port, { usews: true, wsPort }), CREDS);
+    const ep = helper.getNode('ep') as unknown as C8yEndpointNode;
+    await until(() => ep.server()?.addresses.ws === wsPort, 5000, 'WebSocket listener');
+    const records = collect(helper.getNode('records'));
+    const c = await mqtt.connectAsync(`ws://127.0.0.1:${wsPort}/mqtt`, { reconnectPeriod: 0, connectTimeout: 5000, ...device(STATIC.id) });
+    clients.push(c);
+    await c.publishAsync('s/us', '211,19', { qos: 1 });
+    await until(() => records.received.some((m) => m.device === STATIC.id && m.payload.messageId === 211), 5000, 'record over WebSocket');
+    // Another path: the WebSocket upgrade itself is refused (MQTT.js would only wait for a CONNACK, so ws directly).
+    const { WebSocket } = require('ws') as typeof import('ws');
+    const refused = await new Promise<number | string>((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${wsPort}/other`, 'mqtt');
+      ws.on('unexpected-response', (_req, res) => (resolve(res.statusCode ?? 0), ws.terminate()));
+      ws.on('open', () => (resolve('open'), ws.terminate()));
+      ws.on('error', () => resolve('error'));
+    });
+    assert.notEqual(refused, 'open', 'no MQTT over WebSocket outside /mqtt');
+  });
+
+  it('a packet far over the limit ends its connection before it is read; others go on', async () => {
+    const t = await setup();
+    const good = await connect(device(STATIC.id));
+    // A raw CONNECT as a second device id, then a PUBLISH header announcing 50 MB: closed at once.
+    const sock = net.connect(port, '127.0.0.1');
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    const { generate } = require('mqtt-packet') as { generate(p: object): Buffer };
+    sock.write(generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'big-dev', keepalive: 60, username: `${TENANT}/device_big-dev`, password: Buffer.from('x') }));
+    const closed = new Promise<void>((r) => sock.once('close', () => r()));
+    sock.on('error', () => undefined);
+    // remaining length 50,000,000 as a variable byte integer, then a little of the body
+    const len = [0x80 | (50_000_000 & 0x7f), 0x80 | ((50_000_000 >> 7) & 0x7f), 0x80 | ((50_000_000 >> 14) & 0x7f), (50_000_000 >> 21) & 0x7f];
+    sock.write(Buffer.from([0x30, ...len, 0, 4, 0x73, 0x2f, 0x75, 0x73]));
+    await closed;
+    await good.publishAsync('s/us', '211,18', { qos: 1 });
+    await until(() => t.measurements.received.some((m) => m.device === STATIC.id), 3000, 'the other device still served');
+  });
+
+  it('the service account never sees the credentials issued on s/dcr', async () => {
+    await setup();
+    const monitor = await connect({ clientId: 'monitor-1', username: `${TENANT}/monitor`, password: 'monitor-pw' });
+    const seen = inbox(monitor);
+    await monitor.subscribeAsync('devices/#', { qos: 1 });
+    const boot = await connect({ clientId: 'auto-svc', ...BOOT });
+    const bootIn = inbox(boot);
+    await boot.subscribeAsync('s/dcr', { qos: 1 });
+    const poller = setInterval(() => boot.publish('s/ucr', '', { qos: 1 }), 100);
+    try {
+      const line = await bootIn.next('s/dcr');
+      assert.match(line, /^70,/);
+    } finally {
+      clearInterval(poller);
+    }
+    await settle(300);
+    assert.ok(seen.got.some((m) => m.topic === 'devices/auto-svc/s/ucr'), 'the service account sees the device traffic');
+    assert.ok(!seen.got.some((m) => m.topic.endsWith('/s/dcr')), `no s/dcr copy: ${JSON.stringify(seen.got.map((m) => m.topic))}`);
   });
 });
