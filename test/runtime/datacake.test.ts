@@ -233,6 +233,25 @@ describe('connection lifecycle', () => {
     }
   });
 
+  it('redeploy of the out-node alone: one connection stays, its waiting writes are taken back, not written later', async () => {
+    const got = await setup({ in: false, out: { field: 'OLD', rate: 0, qos: '1' } });
+    const broker = got.broker;
+    await dc.stop();
+    await until(() => broker.connection?.state !== 'connected', 3000, 'disconnected');
+    for (let i = 0; i < 3; i++) got.out.receive({ payload: i });
+    await until(() => broker.connection?.queued === 3, 2000, '3 writes queued');
+    const f = flow({ in: false, out: { field: 'NEW', rate: 0, qos: '1', name: 'changed' } });
+    await helper.setFlows(f as never, 'nodes', { b1: { token: TOKEN } });
+    assert.equal(helper.getNode('b1'), broker, 'the broker node (and its connection) stayed');
+    assert.equal(broker.connection.queued, 0, 'the old node took its writes back');
+    helper.getNode('out1').receive({ payload: 7 });
+    await dc.restart(0);
+    await until(() => writesTo(`dtck-pub/${P}/${D1}/NEW`).length === 1, 5000, 'the new write');
+    await settle(200);
+    assert.deepEqual(writesTo(`dtck-pub/${P}/${D1}/OLD`), [], 'nothing of the stopped node was written');
+    assert.equal(dc.clients().length, 1);
+  });
+
   it('bad token: the status says so and there is no reconnect storm', async () => {
     const before = dc.connectAttempts;
     const { out } = await setup({ in: false, token: 'wrong-token' });
@@ -302,5 +321,8 @@ describe('editor picker endpoints', () => {
     assert.match(elsewhere.body.error, /API URL was changed/);
     await helper.request().post('/datacake-broker/b1/devices').send({ token: API_TOKEN, apiUrl: api.url }).expect(400);
     await helper.request().get('/datacake-broker/unknown/workspaces').expect(400);
+    // a token typed in the editor is only sent over https, or plain http to this machine
+    const plain = await helper.request().post('/datacake-broker/new-node/workspaces').send({ token: API_TOKEN, apiUrl: 'http://example.com/graphql' }).expect(400);
+    assert.match(plain.body.error, /https/);
   });
 });
