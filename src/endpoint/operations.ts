@@ -10,6 +10,7 @@ import { findTemplate } from '../smartrest/catalogue';
 import { recordList } from '../smartrest/message';
 import { recordToFields, SmartRestRecordError } from '../smartrest/records';
 import type { RecordInput } from '../smartrest/types';
+import { responseSpec, type TemplateCollection } from '../smartrest/custom';
 
 export type OperationStatus = 'PENDING' | 'EXECUTING' | 'SUCCESSFUL' | 'FAILED';
 
@@ -59,12 +60,25 @@ export interface EncodedOperation {
  * operations (510–531); named records get `device` = target when they have none; raw/array records carry the
  * target as their first field and it must be `target`. With `xid`, records are custom lines sent unchecked.
  */
-export function encodeOperations(payload: unknown, target: string, options: { xid?: string; fragment?: string } = {}): EncodedOperation[] {
+/**
+ * Operation lines for `s/ds` (static templates 510–531, checked), or for `s/dc/<X-ID>` with `xid`: when the
+ * collection is known (registered by a device on `s/ut`), a named record `{messageId, values}` is rendered with its
+ * response template (`<id>,<target>,<value of each pattern…>`, the fragment from the template's base) and a raw
+ * record is checked against it; without a collection (or for ids it does not define) lines go unchecked.
+ */
+export function encodeOperations(payload: unknown, target: string, options: { xid?: string; fragment?: string; collection?: TemplateCollection } = {}): EncodedOperation[] {
   const inputs: RecordInput[] = typeof payload === 'string' ? parse(payload).map((r) => r as RecordInput) : recordList(payload);
   return inputs.map((input, i) => {
     if (options.xid !== undefined) {
-      const fields = recordToFields(input, { index: i + 1, allowUnknown: true });
-      return { line: serializeRecord(fields), fragment: options.fragment ?? '', messageId: fields[0], target };
+      const coll = options.collection;
+      const id = Array.isArray(input) ? String(input[0]) : String((input as { messageId?: unknown }).messageId ?? '');
+      const t = coll?.responses.find((r) => r.messageId === id);
+      // A target is always written: these are operations for one device (patterns + 1 fields forces it).
+      const spec = t ? responseSpec(coll!.xid, t, t.patterns.length + 1) : undefined;
+      let rec = input;
+      if (spec && !Array.isArray(rec) && rec && typeof rec === 'object' && 'values' in rec && rec.device === undefined) rec = { ...rec, device: target };
+      const fields = recordToFields(rec, { index: i + 1, allowUnknown: true, ...(spec ? { lookup: (m: string) => (m === id ? spec : undefined) } : {}) });
+      return { line: serializeRecord(fields), fragment: options.fragment ?? spec?.operation ?? '', messageId: fields[0], target };
     }
     let rec = input;
     if (!Array.isArray(rec) && rec && typeof rec === 'object' && 'values' in rec && rec.device === undefined) rec = { ...rec, device: target };

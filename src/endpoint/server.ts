@@ -745,7 +745,8 @@ export class EndpointServer extends EventEmitter {
     }
     const target = request.child ?? request.device;
     const topic = request.xid ? `s/dc/${request.xid}` : 's/ds';
-    const encoded = encodeOperations(request.payload, target, { xid: request.xid, fragment: request.fragment });
+    const collection = request.xid ? this.options.inventory.collection(request.xid)?.parsed : undefined;
+    const encoded = encodeOperations(request.payload, target, { xid: request.xid, fragment: request.fragment, collection });
     const ops = encoded.map((e) =>
       this.operations.create({ deviceId: request.device, target, fragment: e.fragment, messageId: e.messageId, topic, line: e.line }),
     );

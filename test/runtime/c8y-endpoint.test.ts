@@ -252,6 +252,24 @@ describe('c8y-endpoint: device life cycle', () => {
     assert.deepEqual([r2.topic, r2.payload.values?.['c8y_MyMeasurement.M.value']], ['s/ud', 43]);
   });
 
+  it('renders named custom operations for s/dc/<X-ID> with the response templates the device registered', async () => {
+    const t = await setup();
+    const dev = await connect(device(STATIC.id));
+    const devIn = inbox(dev);
+    await dev.subscribeAsync(['s/dt', 's/dc/opsXid'], { qos: 1 });
+    await dev.publishAsync('s/ut/opsXid', '11,dm101,c8y_Command,,c8y_Command.text\n11,dm102,c8y_Relay,,c8y_Relay.state,c8y_Relay.when', { qos: 1 });
+    assert.match(await devIn.next('s/dt', (p) => p.startsWith('20')), /^20,opsXid,\d+$/);
+    helper.getNode('out').receive({ device: STATIC.id, xid: 'opsXid', payload: [{ messageId: 'dm101', values: { 'c8y_Command.text': 'ls -l, /tmp' } }, ['dm102', STATIC.id, 'OPEN', 'now']] });
+    const line = await devIn.next('s/dc/opsXid');
+    assert.equal(line, `dm101,${STATIC.id},"ls -l, /tmp"\ndm102,${STATIC.id},OPEN,now`);
+    const created = (await t.ops.next(2)).map((m) => m.payload);
+    assert.deepEqual(created.map((o: any) => [o.fragment, o.status]), [['c8y_Command', 'PENDING'], ['c8y_Relay', 'PENDING']]);
+    // a named record with a value the template does not know fails the message (Catch), nothing is sent
+    helper.getNode('out').receive({ device: STATIC.id, xid: 'opsXid', payload: { messageId: 'dm101', values: { nope: 1 } } });
+    const [err] = await t.caught.next(1);
+    assert.match(err.error.message, /nope|unknown/i);
+  });
+
   it('lets the service account see every device under devices/<id>/ and reach one by publishing there', async () => {
     await setup();
     const mon = await connect({ clientId: 'monitor-1', username: `${TENANT}/monitor`, password: 'monitor-pw' });
