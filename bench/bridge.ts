@@ -20,7 +20,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import mqtt from 'mqtt';
 import { helper } from '../test/support/flow';
-import { unspy } from './unspy';
+import { unspy } from './support/unspy';
 
 const FLOOD_MS = 4000;
 const PACED = 3000;

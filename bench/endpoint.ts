@@ -26,7 +26,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import mqtt from 'mqtt';
 import { helper } from '../test/support/flow';
-import { unspy } from './unspy';
+import { unspy } from './support/unspy';
 import endpointNode = require('../dist/nodes/c8y-endpoint/runtime');
 import inNode = require('../dist/nodes/c8y-endpoint-in/runtime');
 import decodeNode = require('../dist/nodes/smartrest-decode/runtime');

@@ -1,6 +1,6 @@
 /**
  * Datacake values as text on the wire. Datacake documents no MQTT payload format; the rules below are the
- * superset of what public clients send and receive (see docs/readme/datacake.md):
+ * superset of what public clients send and receive (see the README, *Typing rules*):
  * - received text is typed: number literal → number; `true`/`True`/`false`/`False` (any case) → boolean;
  *   `(lat,lng)` → `{lat, lng}`; JSON object/array/string that parses → that; anything else → the string;
  *   empty → null;

@@ -292,6 +292,30 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
     }
   }
 
+  it('c8y-device refuses a ":" in the device id in the editor (the ClientId separator)', async () => {
+    assert.ok(page, 'editor did not load');
+    const p = page;
+    const dev = exampleFlows.find((n) => n.type === 'c8y-device');
+    assert.ok(dev, 'an example has a c8y-device');
+    await closeAllTrays(p);
+    try {
+      await p.evaluate((id: string) => RED.editor.editConfig('', 'c8y-device', id), dev.id);
+      const input = p.locator('#node-config-input-deviceId');
+      await input.waitFor({ state: 'visible' });
+      await input.fill('dev:1');
+      await input.dispatchEvent('change');
+      await p.waitForFunction(() => $('#node-config-input-deviceId').hasClass('input-error'), undefined, { timeout: UI_TIMEOUT });
+      assert.equal(await p.locator('#c8y-device-clientid').textContent(), 'd:dev:1', 'the ClientId preview follows the input');
+      await input.fill('dev-1');
+      await input.dispatchEvent('change');
+      await p.waitForFunction(() => !$('#node-config-input-deviceId').hasClass('input-error'), undefined, { timeout: UI_TIMEOUT });
+    } finally {
+      // leave the node as it was
+      await p.locator('#node-config-dialog-cancel').click().catch(() => undefined);
+      await closeAllTrays(p).catch(() => undefined);
+    }
+  });
+
   it('Deploy button: the edited flows deploy and reach the runtime', async (t) => {
     assert.ok(page && nr, 'editor did not load');
     const p = page;

@@ -4,7 +4,7 @@
  * the peers alike. After a load the plain methods are put back, so the flows run as in a normal Node-RED runtime;
  * unload restores the helper's state.
  */
-import { helper } from '../test/support/flow';
+import { helper } from '../../test/support/flow';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const NODE_PROTOTYPE = require('@node-red/runtime/lib/nodes/Node').prototype;
