@@ -10,8 +10,7 @@
  * - restartable on the same port (broker outages in tests); counts connection attempts.
  * It keeps no history beyond `writes` (bounded by `maxWrites`, oldest first out) and no retained values.
  */
-import net from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { serveBroker, type ServedBroker } from './serve';
 
 export interface DatacakeStandinOptions {
   /** Port on 127.0.0.1 (or `host`); 0 or absent: a free port. */
@@ -48,7 +47,7 @@ export async function startDatacakeStandin(options: DatacakeStandinOptions): Pro
   const maxWrites = options.maxWrites ?? 100_000;
   const token = options.token;
   let port = options.port ?? 0;
-  let current: { server: net.Server; broker: any; sockets: Set<net.Socket> } | undefined;
+  let current: ServedBroker | undefined;
 
   const standin: DatacakeStandin = {
     port,
@@ -107,34 +106,16 @@ export async function startDatacakeStandin(options: DatacakeStandinOptions): Pro
       const echo = 'dtck/' + packet.topic.slice('dtck-pub/'.length);
       setImmediate(() => broker.publish({ cmd: 'publish', topic: echo, payload: Buffer.from(echoText(payload)), qos: 1, retain: false, dup: false }, () => undefined));
     });
-    const sockets = new Set<net.Socket>();
-    const server = net.createServer((socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      broker.handle(socket);
-    });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => resolve());
-      });
-    } catch (err) {
-      await new Promise<void>((r) => broker.close(() => r()));
-      throw err;
-    }
-    port = (server.address() as AddressInfo).port;
+    current = await serveBroker(broker, port, host);
+    port = current.port;
     standin.port = port;
     standin.url = `mqtt://${host}:${port}`;
-    current = { server, broker, sockets };
   }
 
   async function down(): Promise<void> {
     const c = current;
     current = undefined;
-    if (!c) return;
-    for (const s of c.sockets) s.destroy();
-    await new Promise<void>((r) => c.server.close(() => r()));
-    await new Promise<void>((r) => c.broker.close(() => r()));
+    await c?.close();
   }
 
   await up();

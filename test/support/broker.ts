@@ -4,6 +4,7 @@
  */
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { serveBroker, type ServedBroker } from '../../src/standin/serve';
 
 export interface TestBrokerOptions {
   port?: number;
@@ -38,7 +39,7 @@ export async function freePort(): Promise<number> {
 export async function startBroker(options: TestBrokerOptions = {}): Promise<TestBroker> {
   const port = options.port ?? (await freePort());
   const published: TestBroker['published'] = [];
-  let current: { server: net.Server; broker: any; sockets: Set<net.Socket> } | undefined;
+  let current: ServedBroker | undefined;
 
   async function up(): Promise<void> {
     const { Aedes } = await import('aedes');
@@ -59,26 +60,13 @@ export async function startBroker(options: TestBrokerOptions = {}): Promise<Test
       options.onPublish?.(packet.topic, payload, client.id);
     });
     if (options.onAck) broker.on('ack', (packet: any, client: any) => options.onAck!(client?.id, packet?.messageId));
-    const sockets = new Set<net.Socket>();
-    const server = net.createServer((socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      broker.handle(socket);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve());
-    });
-    current = { server, broker, sockets };
+    current = await serveBroker(broker, port);
   }
 
   async function down(): Promise<void> {
     const c = current;
     current = undefined;
-    if (!c) return;
-    for (const s of c.sockets) s.destroy();
-    await new Promise<void>((r) => c.server.close(() => r()));
-    await new Promise<void>((r) => c.broker.close(() => r()));
+    await c?.close();
   }
 
   await up();
