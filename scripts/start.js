@@ -5,6 +5,8 @@
  * (`npm run build`) and a restart pick up changes. The demo (examples/demo.json) is deployed when the
  * user dir has no flows yet; `npm start -- --reset` replaces the flows with the demo again.
  * Editor: http://127.0.0.1:1880 (PORT and HOST environment variables override).
+ * The examples carry no credentials; the ones deployed here get credentials made from random secrets kept in
+ * .node-red/demo-secrets.json (scripts/demo-config.js).
  * Beside Node-RED, this process runs the local Datacake stand-in (dist/standin/datacake-broker.js) on
  * 127.0.0.1:1885 that the demo's bridge and Datacake nodes talk to (scripts/demo-config.js); if that port is
  * taken, the demo runs without it and says so.
@@ -52,37 +54,34 @@ const settings = `module.exports = {
 `;
 fs.writeFileSync(path.join(userDir, 'settings.js'), settings);
 
+const { DEMO_DATACAKE, demoSecrets, exampleCredentials } = require('./demo-config');
+const secrets = demoSecrets(userDir);
+
 const flowFile = path.join(userDir, 'flows.json');
 if (!fs.existsSync(flowFile) || process.argv.includes('--reset')) {
-  // Credentials written inline in the demo (its local demo device password) go to flows_cred.json, encrypted the
-  // way Node-RED does it (aes-256-ctr, key sha256(credentialSecret)), never into flows.json.
-  const flows = JSON.parse(fs.readFileSync(path.join(root, 'examples', 'demo.json'), 'utf8'));
-  const creds = {};
-  for (const n of flows) {
-    if (n.credentials) {
-      creds[n.id] = n.credentials;
-      delete n.credentials;
-    }
-  }
+  // The demo and, beside it, the device-side examples that run against its endpoint. The examples carry no
+  // credentials: those made for this user dir (scripts/demo-config.js) go to flows_cred.json, encrypted the way
+  // Node-RED does it (aes-256-ctr, key sha256(credentialSecret)), never into flows.json.
+  const read = (f) => JSON.parse(fs.readFileSync(path.join(root, 'examples', f), 'utf8'));
+  const deviceExamples = fs.readdirSync(path.join(root, 'examples', 'c8y-device')).filter((f) => f.endsWith('.json')).sort();
+  const flows = [...read('demo.json'), ...deviceExamples.flatMap((f) => read(path.join('c8y-device', f)))];
+  const all = exampleCredentials(secrets);
+  const creds = Object.fromEntries(flows.filter((n) => all[n.id]).map((n) => [n.id, all[n.id]]));
   fs.writeFileSync(flowFile, JSON.stringify(flows, null, 2) + '\n');
-  fs.rmSync(path.join(userDir, 'flows_cred.json'), { force: true });
-  if (Object.keys(creds).length) {
-    const key = crypto.createHash('sha256').update(fs.readFileSync(secretFile, 'utf8').trim()).digest();
-    const iv = crypto.randomBytes(16);
-    const cipher = crypto.createCipheriv('aes-256-ctr', key, iv);
-    const $ = iv.toString('hex') + cipher.update(JSON.stringify(creds), 'utf8', 'base64') + cipher.final('base64');
-    fs.writeFileSync(path.join(userDir, 'flows_cred.json'), JSON.stringify({ $ }, null, 2) + '\n', { mode: 0o600 });
-  }
-  console.log('start: deployed the demo flow (examples/demo.json)');
+  const key = crypto.createHash('sha256').update(fs.readFileSync(secretFile, 'utf8').trim()).digest();
+  const iv = crypto.randomBytes(16);
+  const cipher = crypto.createCipheriv('aes-256-ctr', key, iv);
+  const $ = iv.toString('hex') + cipher.update(JSON.stringify(creds), 'utf8', 'base64') + cipher.final('base64');
+  fs.writeFileSync(path.join(userDir, 'flows_cred.json'), JSON.stringify({ $ }, null, 2) + '\n', { mode: 0o600 });
+  console.log(`start: deployed the demo (examples/demo.json) and examples/c8y-device/ (${deviceExamples.join(', ')})`);
 }
 
 async function main() {
-  const { DEMO_DATACAKE } = require('./demo-config');
   const { startDatacakeStandin } = require(path.join(root, 'dist', 'standin', 'datacake-broker.js'));
   let standin;
   try {
-    standin = await startDatacakeStandin({ ...DEMO_DATACAKE, maxWrites: 1000 });
-    console.log(`start: local Datacake stand-in on ${standin.url} (token ${DEMO_DATACAKE.token}, demo only)`);
+    standin = await startDatacakeStandin({ ...DEMO_DATACAKE, token: secrets.datacake, maxWrites: 1000 });
+    console.log(`start: local Datacake stand-in on ${standin.url} (its token and the demo passwords: .node-red/demo-secrets.json)`);
   } catch (err) {
     console.warn(`start: could not start the local Datacake stand-in on ${DEMO_DATACAKE.host}:${DEMO_DATACAKE.port} (${err.message}); the demo's Datacake part will only retry`);
   }

@@ -22,7 +22,12 @@ import {
 } from '../support/nodered';
 import { type DebugExpectation, type ExampleExpectation, EXPECTATIONS } from './expectations';
 import { startDatacakeStandin, type DatacakeStandin } from '../../src/standin/datacake-broker';
-import { DEMO_DATACAKE } from '../../scripts/demo-config';
+import { DEMO_DATACAKE, exampleCredentials, randomSecrets, withCredentials } from '../../scripts/demo-config';
+
+// The examples carry no credentials; they are deployed with credentials made for this run, as `npm start` does.
+const SECRETS = randomSecrets();
+const CREDENTIALS = exampleCredentials(SECRETS);
+const deployable = (flows: any[]) => withCredentials(flows, CREDENTIALS);
 
 const WAIT_MS = 30_000;
 const examples: ExampleFile[] = listExamples();
@@ -149,7 +154,7 @@ describe('examples', { concurrency: false }, () => {
 
   before(async () => {
     // The demo forwards to a local Datacake stand-in, which `npm start` runs beside Node-RED: so does this test.
-    datacake = await startDatacakeStandin(DEMO_DATACAKE);
+    datacake = await startDatacakeStandin({ ...DEMO_DATACAKE, token: SECRETS.datacake });
     nr = await startNodeRed({});
   });
 
@@ -160,6 +165,11 @@ describe('examples', { concurrency: false }, () => {
 
   it('the package ships at least one example', () => {
     assert.ok(examples.length > 0, 'no examples/**/*.json found');
+  });
+
+  it('no example holds credentials (a flow file is no place for a secret)', () => {
+    const holding = examples.flatMap((ex) => (ex.flows as any[]).filter((n) => n && n.credentials !== undefined).map((n) => `${ex.name}: ${n.type} ${n.id}`));
+    assert.deepEqual(holding, []);
   });
 
   it('every entry in test/e2e/expectations.ts belongs to an existing example', () => {
@@ -174,7 +184,7 @@ describe('examples', { concurrency: false }, () => {
       const { expectations, allowErrors } = resolveExample(ex);
       const comms = await openComms(nr.url);
       try {
-        const mark = await deployAndWait(nr, ex.flows, 'full');
+        const mark = await deployAndWait(nr, deployable(ex.flows), 'full');
         await pressManualInjects(nr, ex.flows);
         await awaitExpectations(`example "${ex.name}"`, nr, comms, expectations, mark);
         // Stop the example again, so that errors raised while its nodes close are attributed to it.
@@ -218,12 +228,12 @@ describe('examples', { concurrency: false }, () => {
     ];
     const comms = await openComms(nr.url);
     try {
-      const mark = await deployAndWait(nr, set.flatMap((ex) => ex.flows), 'full');
+      const mark = await deployAndWait(nr, deployable(set.flatMap((ex) => ex.flows)), 'full');
       await awaitExpectations('c8y-device examples with the demo', nr, comms, list, mark);
       await deployAndWait(nr, [], 'full');
       reportWarnings(t, nr, mark);
       assertNoErrors('c8y-device examples with the demo', nr, comms, mark, 0);
-      assert.ok(!nr.log.slice(mark).some((l) => /demo-only-password|demo-bootstrap/.test(l)), 'a demo password appeared in the log');
+      assert.ok(!nr.log.slice(mark).some((l) => Object.values(SECRETS).some((secret) => l.includes(secret))), 'a password or token appeared in the log');
     } finally {
       await comms.close();
     }
@@ -256,7 +266,7 @@ describe('examples', { concurrency: false }, () => {
     const all = examples.flatMap((ex) => ex.flows);
     const comms = await openComms(nr.url);
     try {
-      const mark = await deployAndWait(nr, all, 'full');
+      const mark = await deployAndWait(nr, deployable(all), 'full');
       for (const r of resolved) await pressManualInjects(nr, r.ex.flows);
       for (const r of resolved) await awaitExpectations(`all examples together, "${r.ex.name}"`, nr, comms, r.expectations, mark);
       await deployAndWait(nr, [], 'full');
