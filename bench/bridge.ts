@@ -20,6 +20,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import mqtt from 'mqtt';
 import { helper } from '../test/support/flow';
+import { procCpuMs } from './support/proc';
 import { unspy } from './support/unspy';
 
 const FLOOD_MS = 4000;
@@ -136,10 +137,6 @@ async function mosquitto(dir: string, name: string, port: number, extra: string[
   return p;
 }
 
-function procCpuMs(pid: number): number {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime+stime in clock ticks (100 Hz)
-}
 
 // ---- the bridges under test --------------------------------------------------------------------------------------
 interface Bridge {

@@ -26,6 +26,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import mqtt from 'mqtt';
 import { helper } from '../test/support/flow';
+import { procCpuMs } from './support/proc';
 import { unspy } from './support/unspy';
 import endpointNode = require('../dist/nodes/c8y-endpoint/runtime');
 import inNode = require('../dist/nodes/c8y-endpoint-in/runtime');
@@ -179,11 +180,6 @@ interface CaseResult {
   p99ms: number;
 }
 
-/** utime + stime of a process in µs (/proc, 100 Hz clock ticks). */
-function procCpuMicros(pid: number): number {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10_000;
-}
 
 async function main(): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -239,13 +235,13 @@ async function main(): Promise<void> {
     // Flood.
     received = 0;
     const cpu0 = process.cpuUsage();
-    const broker0 = mosq ? procCpuMicros(mosq.pid!) : 0;
+    const broker0 = mosq ? procCpuMs(mosq.pid!) * 1000 : 0;
     const t0 = Date.now();
     await dev.ask({ cmd: 'flood', ms: FLOOD_MS });
     const flooded = received;
     const elapsed = (Date.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
-    const brokerCpu = mosq ? procCpuMicros(mosq.pid!) - broker0 : 0;
+    const brokerCpu = mosq ? procCpuMs(mosq.pid!) * 1000 - broker0 : 0;
     // Drain whatever is still queued (mosquitto → mqtt in has no end-to-end back-pressure).
     for (let last = -1; last !== received; ) {
       last = received;

@@ -73,11 +73,3 @@ export function startupMessages(config: StartupConfig): StartupMessage[] {
   if (config.collection) out.push({ topic: templateTopic(config.collection.xid), payload: registrationPayload(config.collection) });
   return out;
 }
-
-/** Downstream subscriptions after the startup lines: `s/ds`, `s/dc/<X-ID>`, optional `s/e`. */
-export function deviceSubscriptions(options: { xid?: string; errors?: boolean }): string[] {
-  const topics = ['s/ds'];
-  if (options.xid) topics.push(`s/dc/${options.xid}`);
-  if (options.errors) topics.push('s/e');
-  return topics;
-}

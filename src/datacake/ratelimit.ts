@@ -58,11 +58,6 @@ export class FieldRateLimiter<T> {
     for (const [key, slot] of this.slots) if (!slot.timer && !slot.waiting && now - slot.last >= this.intervalMs) this.slots.delete(key);
   }
 
-  /** Keys the limiter remembers now (waiting or within their interval, up to the next prune). */
-  get size(): number {
-    return this.slots.size;
-  }
-
   private fire(key: string): void {
     const slot = this.slots.get(key);
     if (!slot) return;

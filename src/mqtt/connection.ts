@@ -274,11 +274,6 @@ export class MqttConnection extends EventEmitter {
     this.incomingPaused = false;
   }
 
-  /** Publishes handed to the client and not yet acknowledged. */
-  get inflightCount(): number {
-    return this.inflight.size;
-  }
-
   get protocolVersion(): 3 | 4 | 5 {
     return this.options.protocolVersion ?? 4;
   }
@@ -498,7 +493,7 @@ export class MqttConnection extends EventEmitter {
     if (!client || !client.connected) return Promise.resolve();
     this.releaseHeld(); // the SUBACK must be read
     return new Promise((resolve, reject) => {
-      const v5 = (this.options.protocolVersion ?? 4) === 5;
+      const v5 = this.protocolVersion === 5;
       const o = s.options;
       const opts = v5 ? { qos: s.qos, ...(o.nl !== undefined ? { nl: o.nl } : {}), ...(o.rap !== undefined ? { rap: o.rap } : {}), ...(o.rh !== undefined ? { rh: o.rh } : {}) } : { qos: s.qos };
       client.subscribe(s.filter, opts, (err, granted) => {

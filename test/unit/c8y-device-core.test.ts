@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { brokerUrl, checkDeviceId, deviceClientId, mqttUsername } from '../../src/c8y/clientid';
 import { connackInfo, describeRefusal, retryRefused } from '../../src/c8y/connack';
-import { deviceSubscriptions, parseChildren, parseList, startupMessages } from '../../src/c8y/startup';
+import { parseChildren, parseList, startupMessages } from '../../src/c8y/startup';
 import { FragmentQueues, MAX_REASON_BYTES, operationOf, queueKey, readResult, statusLines, truncateUtf8 } from '../../src/c8y/operations';
 import { parseCredentials, pollDelay } from '../../src/c8y/bootstrap';
 import { CredentialStore, STORE_FILE } from '../../src/c8y/credstore';
@@ -56,7 +56,6 @@ describe('c8y startup', () => {
     assert.equal(msgs[1].topic, 's/ut/tpl');
     assert.match(msgs[1].payload, /^10,999,POST/);
     assert.deepEqual(startupMessages({}), []);
-    assert.deepEqual(deviceSubscriptions({ xid: 'tpl', errors: true }), ['s/ds', 's/dc/tpl', 's/e']);
   });
 });
 

@@ -58,12 +58,12 @@ export = function register(RED: NodeAPI): void {
     node.deviceId = (config.deviceId ?? '').trim();
     const users = new Map<string, ConnectionUser>();
     const listeners = new Map<string, DownstreamListener>();
-    const refreshTimers = new Set<NodeJS.Timeout>();
     const unsubscribes: Promise<() => Promise<void>>[] = [];
     let lastWarning = '';
     let seq = 0;
     // Results carry this with their OperationRef: one from before a redeploy cannot complete a newer operation.
     const instance = randomBytes(6).toString('hex');
+    /** One-shot timers of this node (status refresh, hand-over to a new c8y-in), cleared on close. */
     const timers = new Set<NodeJS.Timeout>();
     const store = credentialStore();
 
@@ -254,10 +254,10 @@ export = function register(RED: NodeAPI): void {
       else user.status(problemStatus());
       // Status set while the flow is being built is missed by Status nodes: send it again once the flow runs.
       const timer = setTimeout(() => {
-        refreshTimers.delete(timer);
+        timers.delete(timer);
         if (users.get(user.id) === user) user.status(active() ? (connectionStatus ?? { fill: 'grey', shape: 'ring', text: 'idle' }) : problemStatus());
       }, 1);
-      refreshTimers.add(timer);
+      timers.add(timer);
     };
     node.deregister = (user) => {
       users.delete(user.id);
@@ -362,8 +362,6 @@ export = function register(RED: NodeAPI): void {
     node.on('close', (_removed: boolean, done: () => void) => {
       const connection = node.connection;
       node.connection = undefined;
-      for (const t of refreshTimers) clearTimeout(t);
-      refreshTimers.clear();
       for (const t of timers) clearTimeout(t);
       timers.clear();
       operations.clear();
