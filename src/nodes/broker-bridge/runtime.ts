@@ -20,8 +20,8 @@ function parseTables(t: LookupTables | string | undefined): LookupTables {
   const v = typeof t === 'string' ? (t.trim() ? JSON.parse(t) : {}) : t;
   if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('lookup tables must be an object { table: { id: mapped } }');
   for (const [name, table] of Object.entries(v)) {
+    // The values themselves are checked by compileRules (one topic level each).
     if (!table || typeof table !== 'object' || Array.isArray(table)) throw new Error(`lookup table ${JSON.stringify(name)} must be an object of id → mapped id`);
-    for (const [k, m] of Object.entries(table as Record<string, unknown>)) if (typeof m !== 'string') throw new Error(`lookup table ${name}: the value of ${k} must be text`);
   }
   return v as LookupTables;
 }
@@ -43,7 +43,8 @@ export = function register(RED: NodeAPI): void {
       if (problem) return node.status({ fill: 'red', shape: 'ring', text: shortText(problem) });
       const up = (s: StatusLike) => s.fill === 'green';
       const word = (s: StatusLike) => (up(s) ? 'up' : s.fill === 'yellow' ? 'connecting' : s.text && !s.text.startsWith('node-red:') ? s.text : 'down');
-      const q = engine ? engine.stats().queue.toTarget.depth + engine.stats().queue.toSource.depth : 0;
+      const queue = engine?.stats().queue;
+      const q = queue ? queue.toTarget.depth + queue.toSource.depth : 0;
       const both = up(state.source) && up(state.target);
       node.status({ fill: both ? 'green' : up(state.source) || up(state.target) ? 'yellow' : 'red', shape: both ? 'dot' : 'ring', text: shortText(`source ${word(state.source)}, target ${word(state.target)}${q ? `, ${q} queued` : ''}`, 60) });
     };
