@@ -18,8 +18,28 @@ export type PublishDecision =
   | { allow: true; info: TopicInfo }
   | { allow: false; reason: string };
 
+/**
+ * Decisions for the topics seen last. Every device publishes to the same few topic strings (`s/us`, `s/uc/<X-ID>`,
+ * …), so parsing each one again per message is wasted work. Bounded: child ids make the set open-ended, so the
+ * cache starts over when full. Cached decisions are frozen (they are shared).
+ */
+const DECISION_CACHE_SIZE = 1024;
+const decisions = { device: new Map<string, PublishDecision>(), bootstrap: new Map<string, PublishDecision>() };
+
 /** What a device (or the bootstrap user) may publish. */
 export function devicePublish(role: 'device' | 'bootstrap', topic: string): PublishDecision {
+  const cache = decisions[role];
+  let d = cache.get(topic);
+  if (d === undefined) {
+    if (cache.size >= DECISION_CACHE_SIZE) cache.clear();
+    d = decide(role, topic);
+    if (d.allow) Object.freeze(d.info);
+    cache.set(topic, Object.freeze(d));
+  }
+  return d;
+}
+
+function decide(role: 'device' | 'bootstrap', topic: string): PublishDecision {
   const info = parseTopic(topic);
   if (role === 'bootstrap') {
     if (info?.kind === 'credentials' && info.direction === 'up') return { allow: true, info };

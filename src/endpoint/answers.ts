@@ -42,6 +42,9 @@ function str(v: unknown): string {
   return v === undefined || v === null ? '' : String(v);
 }
 
+/** Static ids `answerRecord` acts on; records with other ids (measurements, alarms, …) need no answer. */
+export const ANSWERED_IDS: ReadonlySet<number | string> = new Set([100, 101, 105, 114, 123, 500, 501, 502, 503, 504, 505, 506, 507, 600, 602]);
+
 /** Apply one decoded record (already validated against its template). */
 export function answerRecord(ctx: AnswerContext, rec: DecodedRecord, out: Answer): void {
   const v = rec.values ?? {};

@@ -29,7 +29,7 @@ import { describeRecord, SmartRestRecordError, type TemplateLookup } from '../sm
 import type { TopicInfo } from '../smartrest/topics';
 import type { DecodedRecord, ProcessingMode, TemplateCategory } from '../smartrest/types';
 import { SERVICE_PREFIX, devicePublish, deviceSubscribe, servicePublish, serviceSubscribe, serviceTopic, type Role } from './acl';
-import { answerRecord, emptyAnswer } from './answers';
+import { ANSWERED_IDS, answerRecord, emptyAnswer } from './answers';
 import { checkDeviceId, ClientIdError, parseClientId } from './clientid';
 import { InventoryLimitError, type Inventory } from './inventory';
 import { encodeOperations, OperationStore, type Operation } from './operations';
@@ -533,7 +533,8 @@ export class EndpointServer extends EventEmitter {
       return;
     }
     this.handle(client, s, d.info, topic, payload);
-    packet.topic = serviceTopic(s.deviceId, topic);
+    // Routed on only when a service account can see it (broker.publish above skips the rest).
+    packet.topic = this.counts.service > 0 ? serviceTopic(s.deviceId, topic) : DROPPED_TOPIC;
   }
 
   private handle(client: Client, s: Session, info: TopicInfo, topic: string, payload: Buffer): void {
@@ -607,7 +608,7 @@ export class EndpointServer extends EventEmitter {
       if (child !== undefined) rec.device = child;
       const before = answer.changed.length;
       const errorsBefore = answer.errors.length;
-      if (!custom) answerRecord(ctx, rec, answer);
+      if (!custom && ANSWERED_IDS.has(rec.messageId)) answerRecord(ctx, rec, answer);
       for (let k = errorsBefore; k < answer.errors.length; k++) {
         const e = answer.errors[k];
         this.refuse(s, e.code, e.id, e.text, topic, serializeRecord(r));

@@ -9,8 +9,10 @@ import { devicePublish, deviceSubscribe, servicePublish, serviceSubscribe } from
 import { DeviceRegistry, parseStaticDevices, sameSecret } from '../../src/endpoint/registry';
 import { Inventory } from '../../src/endpoint/inventory';
 import { encodeOperations, OperationStore } from '../../src/endpoint/operations';
-import { answerRecord, emptyAnswer } from '../../src/endpoint/answers';
+import { ANSWERED_IDS, answerRecord, emptyAnswer, UPSTREAM_IDS } from '../../src/endpoint/answers';
 import { describeRecord } from '../../src/smartrest/records';
+import type { DecodedRecord } from '../../src/smartrest/types';
+import { nextMessageId } from '../../src/nodes/shared/msgid';
 
 describe('endpoint ClientId', () => {
   it('parses [d:]<deviceId>[:<X-ID>]', () => {
@@ -29,6 +31,20 @@ describe('endpoint topic rules', () => {
     for (const t of ['s/ds', 's/e', 'x/y', 't/ds', 'devices/a/s/us', 's/dcr']) assert.equal(devicePublish('device', t).allow, false, t);
     for (const t of ['s/ds', 's/dc/x', 's/dd', 's/e', 's/dcr', 's/dat', 's/dt']) assert.equal(deviceSubscribe('device', t), undefined, t);
     for (const t of ['s/us', 's/#', '#', 's/dc/+', 't/ds', 'devices/#']) assert.ok(deviceSubscribe('device', t), t);
+  });
+  it('gives the same, shared, frozen decision for a topic seen again, and stays right past its cache size', () => {
+    const a = devicePublish('device', 's/us/child-1');
+    assert.equal(devicePublish('device', 's/us/child-1'), a);
+    assert.ok(Object.isFrozen(a));
+    assert.ok(a.allow && Object.isFrozen(a.info) && a.info.child === 'child-1');
+    // The bootstrap user has its own decisions for the same topic.
+    assert.equal(devicePublish('bootstrap', 's/us/child-1').allow, false);
+    // Many distinct child topics (more than the cache holds): each still decided on its own topic.
+    for (let i = 0; i < 3000; i++) {
+      const d = devicePublish('device', `s/us/c${i}`);
+      assert.ok(d.allow && d.info.child === `c${i}`);
+    }
+    assert.equal(devicePublish('device', 's/ds').allow, false);
   });
   it('limits the bootstrap user to s/ucr and s/dcr (+ s/e)', () => {
     assert.equal(devicePublish('bootstrap', 's/ucr').allow, true);
@@ -144,5 +160,32 @@ describe('endpoint operations', () => {
     assert.match(out.replies[3], /^603,100,/);
     assert.equal(out.redeliver, true);
     assert.deepEqual(out.errors.map((e) => `${e.code},${e.id}`), ['41,501']);
+  });
+  // The server skips answerRecord for ids outside ANSWERED_IDS; this keeps that list and the switch in step.
+  it('acts on exactly the ids in ANSWERED_IDS', () => {
+    const effect = (messageId: number) => {
+      const inventory = new Inventory();
+      const operations = new OperationStore();
+      // One EXECUTING operation, so that 507 (fail what is executing) has something to act on.
+      const op = operations.create({ deviceId: 'd1', target: 'd1', fragment: 'c8y_X', messageId: 510, topic: 's/ds', line: '' });
+      operations.setById('d1', op.id, 'EXECUTING');
+      const ctx = { deviceId: 'd1', target: 'd1', inventory, operations, platformVersion: 'v1' };
+      const out = emptyAnswer();
+      const rec: DecodedRecord = { messageId, fields: [], values: { uniqueChildId: 'c1', fragment: 'c8y_X', operationId: '1' } };
+      answerRecord(ctx, rec, out);
+      return out.replies.length + out.errors.length + out.changed.length + Number(out.redeliver) + inventory.list().length;
+    };
+    for (const id of UPSTREAM_IDS) assert.equal(effect(id) > 0, ANSWERED_IDS.has(id), String(id));
+    for (const id of ANSWERED_IDS) assert.ok(UPSTREAM_IDS.includes(id as number), `${id} is an upstream static id`);
+  });
+});
+
+describe('message ids', () => {
+  it('are 16 hex digits like Node-RED ids, distinct, and counted', () => {
+    const ids = Array.from({ length: 1000 }, () => nextMessageId());
+    for (const id of ids) assert.match(id, /^[0-9a-f]{16}$/);
+    assert.equal(new Set(ids).size, ids.length);
+    assert.equal(parseInt(ids[999].slice(8), 16) - parseInt(ids[0].slice(8), 16), 999);
+    assert.equal(ids[0].slice(0, 8), ids[999].slice(0, 8));
   });
 });

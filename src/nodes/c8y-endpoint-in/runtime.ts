@@ -7,6 +7,7 @@
 import type { Node, NodeAPI, NodeMessage, NodeStatus } from 'node-red';
 import type { EndpointProblem, EndpointRecord, EndpointServer } from '../../endpoint/server';
 import type { C8yEndpointNode, EndpointUser } from '../c8y-endpoint/types';
+import { nextMessageId } from '../shared/msgid';
 import type { C8yEndpointInConfig, C8yEndpointInErrorMsg, C8yEndpointInOutput } from './types';
 
 const KINDS = new Set(['all', 'inventory', 'measurement', 'alarm', 'event', 'operation-status', 'capability', 'custom', 'other']);
@@ -50,7 +51,7 @@ export = function register(RED: NodeAPI): void {
       // One record, several in-nodes: the first takes it, the others a copy (a change in one flow stays there).
       const own = !e.claimed;
       e.claimed = true;
-      const msg: C8yEndpointInOutput = { payload: own ? e.record : structuredClone(e.record), device: e.device, mode: e.mode, tenant: e.tenant, topic: e.topic, kind: e.kind };
+      const msg: C8yEndpointInOutput = { _msgid: nextMessageId(), payload: own ? e.record : structuredClone(e.record), device: e.device, mode: e.mode, tenant: e.tenant, topic: e.topic, kind: e.kind };
       if (e.child !== undefined) msg.child = e.child;
       if (e.operations) msg.operations = own ? e.operations : structuredClone(e.operations);
       count++;

@@ -18,6 +18,8 @@ export interface C8yEndpointInConfig extends NodeDef {
 
 /** Message contract of `c8y-endpoint-in`: one message per record a device published. */
 export interface C8yEndpointInOutput {
+  /** Node-RED message id (set here, same shape as Node-RED's own). */
+  _msgid: string;
   /** The decoded record, the same shape as `smartrest-decode` emits. */
   payload: DecodedRecord;
   /** Device id from the ClientId. */
