@@ -23,7 +23,8 @@
  * as much per message as either server path); the table shows the simulator's load so such rows can be read as
  * generator-bound. BENCH_PIN=0 turns placement off.
  * For profiling: BENCH_KINDS=endpoint|mosquitto, BENCH_COUNTS=1000, BENCH_INFLIGHT=10, BENCH_MEMORY=0 select parts;
- * BENCH_SIMULATOR_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' passes Node options to the simulator process.
+ * BENCH_SIMULATOR_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' passes Node options to the simulator process;
+ * BENCH_PROFILE=/tmp/prof writes a CPU profile of this process for each flood.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { spawn, spawnSync } from 'node:child_process';
@@ -157,6 +158,24 @@ async function deviceMain(): Promise<void> {
 
 // ------------------------------------------------------------------------------------------------------------------
 // Main process
+
+/** BENCH_PROFILE=<dir>: CPU profile of this process during each flood only (the whole run would dilute it). */
+async function startProfile(): Promise<((name: string) => Promise<void>) | undefined> {
+  const dir = process.env.BENCH_PROFILE;
+  if (!dir) return undefined;
+  const { Session } = await import('node:inspector');
+  const session = new Session();
+  session.connect();
+  const post = (method: string) => new Promise<any>((resolve, reject) => session.post(method, (err, res) => (err ? reject(err) : resolve(res))));
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  return async (name) => {
+    const { profile } = await post('Profiler.stop');
+    session.disconnect();
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+  };
+}
 
 async function freePort(): Promise<number> {
   const srv = net.createServer();
@@ -292,7 +311,9 @@ async function main(): Promise<void> {
     const cpu0 = process.cpuUsage();
     const broker0 = mosq ? procCpuMs(mosq.pid!) * 1000 : 0;
     const t0 = Date.now();
+    const profiler = await startProfile();
     const flood = await dev.ask({ cmd: 'flood', ms: FLOOD_MS, inflight });
+    await profiler?.(`${kind}-${count}-w${inflight}`);
     const flooded = received;
     const elapsed = (Date.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
