@@ -19,9 +19,8 @@
  *
  * CPU placement (decision): with taskset available the simulator runs on CPU 0, and this process plus mosquitto on
  * CPU 1, so both paths get the same single core and the load generator cannot take CPU from what it measures (real
- * devices are remote). With W = 1 the simulator saturates its core before either server does (MQTT.js costs about
- * as much per message as either server path); the table shows the simulator's load so such rows can be read as
- * generator-bound. BENCH_PIN=0 turns placement off.
+ * devices are remote). With W = 1 the simulator saturates its core as the servers do (MQTT.js costs about as much
+ * per message as either server path); the table shows both loads so that each ratio is read for what limited it. BENCH_PIN=0 turns placement off.
  * For profiling: BENCH_KINDS=endpoint|mosquitto, BENCH_COUNTS=1000, BENCH_INFLIGHT=10, BENCH_MEMORY=0 select parts;
  * BENCH_SIMULATOR_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' passes Node options to the simulator process;
  * BENCH_PROFILE=/tmp/prof writes a CPU profile of this process for each flood.
@@ -74,7 +73,7 @@ interface DeviceCommand {
 async function deviceMain(): Promise<void> {
   let clients: import('mqtt').MqttClient[] = [];
   let running = false;
-  // A normal exit on kill, so that `--cpu-prof` (through NODE_OPTIONS) can write the simulator's profile.
+  // A normal exit on kill, so that `--cpu-prof` (through BENCH_SIMULATOR_ARGS) can write the simulator's profile.
   process.on('SIGTERM', () => process.exit(0));
   process.on('message', async (m: DeviceCommand) => {
     if (m.cmd === 'connect') {
@@ -308,16 +307,16 @@ async function main(): Promise<void> {
 
     // Flood.
     received = 0;
+    const profiler = await startProfile();
     const cpu0 = process.cpuUsage();
     const broker0 = mosq ? procCpuMs(mosq.pid!) * 1000 : 0;
     const t0 = Date.now();
-    const profiler = await startProfile();
     const flood = await dev.ask({ cmd: 'flood', ms: FLOOD_MS, inflight });
-    await profiler?.(`${kind}-${count}-w${inflight}`);
     const flooded = received;
     const elapsed = (Date.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const brokerCpu = mosq ? procCpuMs(mosq.pid!) * 1000 - broker0 : 0;
+    await profiler?.(`${kind}-${count}-w${inflight}`);
     // Drain whatever is still queued (mosquitto → mqtt in has no end-to-end back-pressure).
     for (let last = -1; last !== received; ) {
       last = received;

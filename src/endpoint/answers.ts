@@ -42,68 +42,48 @@ function str(v: unknown): string {
   return v === undefined || v === null ? '' : String(v);
 }
 
-/** Static ids `answerRecord` acts on; records with other ids (measurements, alarms, …) need no answer. */
-export const ANSWERED_IDS: ReadonlySet<number | string> = new Set([100, 101, 105, 114, 123, 500, 501, 502, 503, 504, 505, 506, 507, 600, 602]);
+type Values = Record<string, unknown>;
+type Handler = (ctx: AnswerContext, v: Values, out: Answer) => void;
+
+const list = (v: unknown) => ((v as unknown[]) ?? []).map(str);
+
+/** One handler per static id the endpoint answers; records with other ids (measurements, alarms, …) need none. */
+const HANDLERS: Record<number, Handler> = {
+  100: ({ deviceId, target, inventory }, v) => {
+    if (target === deviceId) inventory.ensureDevice(deviceId, str(v.name), str(v.type));
+    else inventory.ensureChild(deviceId, target, str(v.name), str(v.type));
+  },
+  101: ({ target, inventory }, v) => void inventory.ensureChild(target, str(v.uniqueChildId), str(v.name), str(v.type), v.deviceMarker !== false),
+  105: ({ target, inventory }, _v, out) => void out.replies.push(serializeRecord(['106', ...inventory.children(target)])),
+  114: ({ target, inventory }, v) => inventory.setSupportedOperations(target, list(v.operations)),
+  123: ({ target, inventory }, _v, out) => void out.replies.push(serializeRecord(['124', inventory.ensureDevice(target).mo.id])),
+  500: (_ctx, _v, out) => void (out.redeliver = true),
+  501: ({ deviceId, target, operations }, v, out) => void out.changed.push(operations.setByFragment(deviceId, target, str(v.fragment), 'EXECUTING')),
+  502: ({ deviceId, target, operations }, v, out) =>
+    void out.changed.push(operations.setByFragment(deviceId, target, str(v.fragment), 'FAILED', { failureReason: str(v.failureReason) })),
+  503: ({ deviceId, target, operations }, v, out) =>
+    void out.changed.push(operations.setByFragment(deviceId, target, str(v.fragment), 'SUCCESSFUL', { parameters: list(v.parameters) })),
+  504: ({ deviceId, operations }, v, out) => void out.changed.push(operations.setById(deviceId, str(v.operationId), 'EXECUTING')),
+  505: ({ deviceId, operations }, v, out) => void out.changed.push(operations.setById(deviceId, str(v.operationId), 'FAILED', { failureReason: str(v.failureReason) })),
+  506: ({ deviceId, operations }, v, out) => void out.changed.push(operations.setById(deviceId, str(v.operationId), 'SUCCESSFUL', { parameters: list(v.parameters) })),
+  507: ({ deviceId, target, operations }, v, out) =>
+    void out.changed.push(...operations.failExecuting(deviceId, target, str(v.fragment) || undefined, str(v.failureReason) || undefined)),
+  600: (ctx, _v, out) => void out.replies.push(serializeRecord(['601', ctx.platformVersion])),
+  602: (_ctx, _v, out) => void out.replies.push(serializeRecord(['603', ...UPSTREAM_IDS.map(String)])),
+};
+
+/** Static ids `answerRecord` acts on; for any other id it returns at once. */
+export const ANSWERED_IDS: ReadonlySet<number | string> = new Set(Object.keys(HANDLERS).map(Number));
 
 /** Apply one decoded record (already validated against its template). */
 export function answerRecord(ctx: AnswerContext, rec: DecodedRecord, out: Answer): void {
-  const v = rec.values ?? {};
-  const id = String(rec.messageId);
-  const { deviceId, target, inventory, operations } = ctx;
+  const handler = typeof rec.messageId === 'number' ? HANDLERS[rec.messageId] : undefined;
+  if (!handler) return;
   try {
-    switch (rec.messageId) {
-      case 100:
-        if (target === deviceId) inventory.ensureDevice(deviceId, str(v.name), str(v.type));
-        else inventory.ensureChild(deviceId, target, str(v.name), str(v.type));
-        break;
-      case 101:
-        inventory.ensureChild(target, str(v.uniqueChildId), str(v.name), str(v.type), v.deviceMarker !== false);
-        break;
-      case 105:
-        out.replies.push(serializeRecord(['106', ...inventory.children(target)]));
-        break;
-      case 114:
-        inventory.setSupportedOperations(target, ((v.operations as unknown[]) ?? []).map(str));
-        break;
-      case 123:
-        out.replies.push(serializeRecord(['124', inventory.ensureDevice(target).mo.id]));
-        break;
-      case 500:
-        out.redeliver = true;
-        break;
-      case 501:
-        out.changed.push(operations.setByFragment(deviceId, target, str(v.fragment), 'EXECUTING'));
-        break;
-      case 502:
-        out.changed.push(operations.setByFragment(deviceId, target, str(v.fragment), 'FAILED', { failureReason: str(v.failureReason) }));
-        break;
-      case 503:
-        out.changed.push(operations.setByFragment(deviceId, target, str(v.fragment), 'SUCCESSFUL', { parameters: ((v.parameters as unknown[]) ?? []).map(str) }));
-        break;
-      case 504:
-        out.changed.push(operations.setById(deviceId, str(v.operationId), 'EXECUTING'));
-        break;
-      case 505:
-        out.changed.push(operations.setById(deviceId, str(v.operationId), 'FAILED', { failureReason: str(v.failureReason) }));
-        break;
-      case 506:
-        out.changed.push(operations.setById(deviceId, str(v.operationId), 'SUCCESSFUL', { parameters: ((v.parameters as unknown[]) ?? []).map(str) }));
-        break;
-      case 507:
-        out.changed.push(...operations.failExecuting(deviceId, target, str(v.fragment) || undefined, str(v.failureReason) || undefined));
-        break;
-      case 600:
-        out.replies.push(serializeRecord(['601', ctx.platformVersion]));
-        break;
-      case 602:
-        out.replies.push(serializeRecord(['603', ...UPSTREAM_IDS.map(String)]));
-        break;
-      default:
-        break;
-    }
+    handler(ctx, rec.values ?? {}, out);
   } catch (err) {
     // Operation not found / wrong state: refused, as the platform reports it on s/e.
-    if (err instanceof OperationError || err instanceof InventoryLimitError) out.errors.push({ code: 41, id, text: err.message });
+    if (err instanceof OperationError || err instanceof InventoryLimitError) out.errors.push({ code: 41, id: String(rec.messageId), text: err.message });
     else throw err;
   }
 }

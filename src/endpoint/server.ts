@@ -29,7 +29,7 @@ import { describeRecord, SmartRestRecordError, type TemplateLookup } from '../sm
 import type { TopicInfo } from '../smartrest/topics';
 import type { DecodedRecord, ProcessingMode, TemplateCategory } from '../smartrest/types';
 import { SERVICE_PREFIX, devicePublish, deviceSubscribe, servicePublish, serviceSubscribe, serviceTopic, type Role } from './acl';
-import { ANSWERED_IDS, answerRecord, emptyAnswer } from './answers';
+import { answerRecord, emptyAnswer } from './answers';
 import { checkDeviceId, ClientIdError, parseClientId } from './clientid';
 import { InventoryLimitError, type Inventory } from './inventory';
 import { encodeOperations, OperationStore, type Operation } from './operations';
@@ -608,7 +608,7 @@ export class EndpointServer extends EventEmitter {
       if (child !== undefined) rec.device = child;
       const before = answer.changed.length;
       const errorsBefore = answer.errors.length;
-      if (!custom && ANSWERED_IDS.has(rec.messageId)) answerRecord(ctx, rec, answer);
+      if (!custom) answerRecord(ctx, rec, answer);
       for (let k = errorsBefore; k < answer.errors.length; k++) {
         const e = answer.errors[k];
         this.refuse(s, e.code, e.id, e.text, topic, serializeRecord(r));

@@ -161,7 +161,7 @@ describe('endpoint operations', () => {
     assert.equal(out.redeliver, true);
     assert.deepEqual(out.errors.map((e) => `${e.code},${e.id}`), ['41,501']);
   });
-  // The server skips answerRecord for ids outside ANSWERED_IDS; this keeps that list and the switch in step.
+  // ANSWERED_IDS are the handler table's keys: each must do something, and no other upstream id may.
   it('acts on exactly the ids in ANSWERED_IDS', () => {
     const effect = (messageId: number) => {
       const inventory = new Inventory();
