@@ -15,13 +15,16 @@
  * over the devices, 6 s) → p50/p99 latency from publish to the flow.
  * Cases: 100 and 1,000 devices × W = 1 and W = 10 (10 is paho's default max-inflight, the client most devices and
  * agents use) × both paths.
+ * Reference row: the same devices against a bare Node.js responder (support/floor.ts: one read and one write per
+ * packet, nothing else), the least CPU per record any Node.js server can spend on this load; it says how much of a
+ * path's cost is socket work that no broker code can remove.
  * Memory: RSS of this process with 10,000 idle connected devices (endpoint only).
  *
  * CPU placement (decision): with taskset available the simulator runs on CPU 0, and this process plus mosquitto on
  * CPU 1, so both paths get the same single core and the load generator cannot take CPU from what it measures (real
  * devices are remote). With W = 1 the simulator saturates its core as the servers do (MQTT.js costs about as much
  * per message as either server path); the table shows both loads so that each ratio is read for what limited it. BENCH_PIN=0 turns placement off.
- * For profiling: BENCH_KINDS=endpoint|mosquitto, BENCH_COUNTS=1000, BENCH_INFLIGHT=10, BENCH_MEMORY=0 select parts;
+ * For profiling: BENCH_KINDS=endpoint|mosquitto|floor, BENCH_COUNTS=1000, BENCH_INFLIGHT=10, BENCH_MEMORY=0 select parts;
  * BENCH_SIMULATOR_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' passes Node options to the simulator process;
  * BENCH_PROFILE=/tmp/prof writes a CPU profile of this process for each flood.
  */
@@ -35,6 +38,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import mqtt from 'mqtt';
 import { helper } from '../test/support/flow';
+import { startFloor } from './support/floor';
 import { procCpuMs } from './support/proc';
 import { unspy } from './support/unspy';
 import endpointNode = require('../dist/nodes/c8y-endpoint/runtime');
@@ -243,6 +247,13 @@ interface CaseResult {
   simulatorCpuPercent: number;
 }
 
+type Kind = 'endpoint' | 'mosquitto' | 'floor';
+const PATHS: Record<Kind, string> = {
+  endpoint: 'c8y-endpoint → c8y-endpoint-in',
+  mosquitto: 'mosquitto → mqtt in → smartrest-decode',
+  floor: 'floor: bare Node.js responder (reference)',
+};
+
 /** At or above this load (% of one core) a process is taken as the bottleneck of a flood row. */
 const SATURATED_PERCENT = 90;
 
@@ -262,12 +273,20 @@ async function main(): Promise<void> {
   const results: CaseResult[] = [];
   const hasMosquitto = spawnSync('sh', ['-c', 'command -v mosquitto']).status === 0;
 
-  async function runCase(kind: 'endpoint' | 'mosquitto', count: number, inflight: number): Promise<CaseResult> {
+  async function runCase(kind: Kind, count: number, inflight: number): Promise<CaseResult> {
     const port = await freePort();
     const prefix = `b${count}-`;
     let mosq: ChildProcess | undefined;
-    let flow: any[];
-    if (kind === 'endpoint') {
+    let floor: net.Server | undefined;
+    let flow: any[] = [];
+    let received = 0;
+    let latencies: number[] | undefined;
+    if (kind === 'floor') {
+      floor = await startFloor(port, (payload) => {
+        received++;
+        if (latencies) latencies.push(now() - Number(payload.toString('latin1').slice(payload.lastIndexOf(0x2c) + 1)));
+      });
+    } else if (kind === 'endpoint') {
       writeRegistry(path.join(userDir, 'c8y-endpoint', 'ep-devices.json'), prefix, count);
       flow = [
         { id: 'tab', type: 'tab' },
@@ -291,15 +310,15 @@ async function main(): Promise<void> {
         { id: 'count', z: 'tab', type: 'helper' },
       ];
     }
-    await helper.load(kind === 'endpoint' ? [endpointNode, inNode] : [mqttNodes, decodeNode], flow);
-    unspy(flow);
-    let received = 0;
-    let latencies: number[] | undefined;
-    helper.getNode('count').on('input', (msg: any) => {
-      received++;
-      if (latencies) latencies.push(now() - msg.payload.values.value);
-    });
-    await new Promise((r) => setTimeout(r, 1500));
+    if (!floor) {
+      await helper.load(kind === 'endpoint' ? [endpointNode, inNode] : [mqttNodes, decodeNode], flow);
+      unspy(flow);
+      helper.getNode('count').on('input', (msg: any) => {
+        received++;
+        if (latencies) latencies.push(now() - msg.payload.values.value);
+      });
+      await new Promise((r) => setTimeout(r, 1500));
+    }
     const dev = devices();
     const url = `mqtt://127.0.0.1:${port}`;
     await dev.ask({ cmd: 'connect', url, count, prefix, auth: kind === 'endpoint' });
@@ -332,10 +351,11 @@ async function main(): Promise<void> {
     const delivered = received;
     await dev.ask({ cmd: 'stop' });
     dev.proc.kill();
-    await helper.unload();
+    if (floor) await new Promise((r) => floor.close(r));
+    else await helper.unload();
     mosq?.kill();
     const result: CaseResult = {
-      path: kind === 'endpoint' ? 'c8y-endpoint → c8y-endpoint-in' : 'mosquitto → mqtt in → smartrest-decode',
+      path: PATHS[kind],
       devices: count,
       inflight,
       floodRecordsPerSecond: Math.round(flooded / elapsed),
@@ -380,11 +400,12 @@ async function main(): Promise<void> {
   await dev.ask({ cmd: 'stop' });
   dev.proc.kill();
   await helper.unload();
-  const kinds = (process.env.BENCH_KINDS ?? 'endpoint,mosquitto').split(',');
+  const kinds = (process.env.BENCH_KINDS ?? 'endpoint,mosquitto,floor').split(',');
   for (const count of (process.env.BENCH_COUNTS ?? '100,1000').split(',').map(Number)) {
     for (const inflight of (process.env.BENCH_INFLIGHT ?? '1,10').split(',').map(Number)) {
       if (kinds.includes('endpoint')) results.push(await runCase('endpoint', count, inflight));
       if (hasMosquitto && kinds.includes('mosquitto')) results.push(await runCase('mosquitto', count, inflight));
+      if (kinds.includes('floor')) results.push(await runCase('floor', count, inflight));
     }
   }
 
@@ -419,6 +440,10 @@ async function main(): Promise<void> {
     const reading = oursFull === peerFull ? '' : peerFull ? ' (lower bound: ours had CPU to spare)' : ' (upper bound: the peer had CPU to spare)';
     const verdict = !oursFull && !peerFull ? 'no server saturated: measures the simulator' : ratio >= 1.5 ? 'met' : 'NOT met';
     console.log(`- ≥ 1.5× mosquitto + core nodes, ${inflight} in flight: ${ratio.toFixed(2)}× records/s${reading}, ${cpuRatio.toFixed(2)}× less server CPU per record → ${verdict}`);
+    // What 1.5× would leave a Node.js server once the bare socket work (the floor row) is paid.
+    const f = find('floor', inflight);
+    const budget = m.serverCpuMicrosPerRecord / 1.5;
+    if (f) console.log(`  1.5× less CPU needs ≤ ${budget.toFixed(1)} µs/record; the bare Node.js responder alone costs ${f.serverCpuMicrosPerRecord} µs, leaving ${(budget - f.serverCpuMicrosPerRecord).toFixed(1)} µs for MQTT, sessions, decoding and the flow (the endpoint spends ${(e.serverCpuMicrosPerRecord - f.serverCpuMicrosPerRecord).toFixed(1)} µs)`);
   }
   console.log(`- < 500 MB RSS with 10,000 idle devices: ${memory.rssMB} MB → ${memory.rssMB < 500 ? 'met' : 'NOT met'}`);
   fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
