@@ -26,8 +26,8 @@
  *
  * CPU placement (decision): with taskset available the simulator runs on CPU 0, and this process plus mosquitto on
  * CPU 1, so both paths get the same single core and the load generator cannot take CPU from what it measures (real
- * devices are remote). With W = 1 the simulator saturates its core as the servers do (MQTT.js costs about as much
- * per message as either server path); the table shows both loads so that each ratio is read for what limited it. BENCH_PIN=0 turns placement off.
+ * devices are remote). The table shows the server's and the simulator's load, so that each ratio is read for what
+ * limited it. BENCH_PIN=0 turns placement off.
  * For profiling: BENCH_KINDS=endpoint|mosquitto|floor, BENCH_COUNTS=1000, BENCH_INFLIGHT=10, BENCH_MEMORY=0 select parts;
  * BENCH_SIMULATOR_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' passes Node options to the simulator process;
  * BENCH_PROFILE=/tmp/prof writes a CPU profile of this process for each flood.
