@@ -5,12 +5,14 @@
  *   nodes/<type>.html               src/nodes/<type>/editor.html + help.html
  *   nodes/locales/en-US/<type>.json src/nodes/<type>/locale.json under the key <type>
  *   nodes/icons/*.svg               icons/*.svg
+ *   resources/device-protocols-editor.js  dist/editor/browser.js and the cores it imports, for the edit dialogs
  * Node sets and types come from package.json `node-red.nodes` (set name = type = folder name).
  */
 'use strict';
 const fs = require('fs');
 const path = require('path');
 const { spawnSync } = require('child_process');
+const { bundle } = require('./editor-bundle');
 
 const root = path.resolve(__dirname, '..');
 const pkg = require(path.join(root, 'package.json'));
@@ -53,4 +55,5 @@ for (const [set, file] of Object.entries(pkg['node-red'].nodes)) {
 for (const icon of fs.readdirSync(path.join(root, 'icons'))) {
   fs.copyFileSync(path.join(root, 'icons', icon), path.join(out, 'icons', icon));
 }
+fs.writeFileSync(path.join(root, 'resources', 'device-protocols-editor.js'), bundle(path.join(root, 'dist', 'editor', 'browser.js')));
 console.log(`build: ${Object.keys(pkg['node-red'].nodes).length} node sets written to nodes/`);

@@ -29,6 +29,8 @@ import {
 declare const RED: any;
 declare const $: any;
 declare const window: any;
+declare const document: any;
+declare function getComputedStyle(el: any): any;
 
 const CHROMIUM = '/usr/bin/chromium';
 /** Only for checking this harness against another copy of the package; normally the repo. */
@@ -46,6 +48,74 @@ const UI_TIMEOUT = 30_000;
 const IGNORED_CONSOLE: { re: RegExp; reason: string }[] = [
   // (none needed so far: with editorTheme.palette.catalogues = [] and tours off,
   //  Node-RED 4.1 loads nothing from outside the node-red process)
+];
+
+/** Palette groups in the order they must appear. */
+const PALETTE_GROUPS: string[][] = [
+  ['c8y-in', 'c8y-out', 'c8y-device-registration'],
+  ['c8y-endpoint-in', 'c8y-endpoint-out', 'c8y-endpoint-registration'],
+  ['smartrest-encode', 'smartrest-decode'],
+  ['datacake-mqtt-in', 'datacake-mqtt-out'],
+  ['broker-bridge'],
+];
+const CUMULOCITY_NODES = ['c8y-in', 'c8y-out', 'c8y-device-registration', 'c8y-endpoint-in', 'c8y-endpoint-out', 'c8y-endpoint-registration'];
+/** What the palette search must show (exactly) for a word, within the package's category. */
+const SEARCH_FINDS: Record<string, string[]> = {
+  cumulocity: [...CUMULOCITY_NODES, 'smartrest-encode', 'smartrest-decode', 'broker-bridge'],
+  smartrest: [...CUMULOCITY_NODES, 'smartrest-encode', 'smartrest-decode', 'broker-bridge'],
+  datacake: ['datacake-mqtt-in', 'datacake-mqtt-out', 'broker-bridge'],
+  bridge: ['broker-bridge'],
+};
+
+/** WCAG 2 contrast ratio of two CSS colours as the browser computes them (`rgb(r, g, b)`). */
+function contrast(a: string, b: string): number {
+  const lum = (c: string) => {
+    const m = /rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)/.exec(c);
+    if (!m) return NaN;
+    const [r, g, bl] = [m[1], m[2], m[3]].map((v) => {
+      const x = Number(v) / 255;
+      return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * bl;
+  };
+  const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}
+
+interface InvalidCase {
+  type: string;
+  property: string;
+  value: string;
+  /** the validation message must match */
+  message: RegExp;
+  /** input to type into, when it is not #node-[config-]input-<property> */
+  selector?: string;
+  /** checkbox to tick first (a row shown only with it) */
+  reveal?: string;
+}
+/** Values the runtime would refuse or silently replace: the editor must mark the node invalid. */
+const INVALID_VALUES: InvalidCase[] = [
+  { type: 'mqtt-broker-connection', property: 'port', value: '99999', message: /port must be a whole number from 1 to 65535/ },
+  { type: 'mqtt-broker-connection', property: 'port', value: '-5', message: /port must be/ },
+  { type: 'mqtt-broker-connection', property: 'keepalive', value: '-5', message: /keepalive must be/ },
+  { type: 'c8y-device', property: 'port', value: '70000', message: /port must be/ },
+  { type: 'c8y-device', property: 'keepalive', value: '-5', message: /keepalive must be/ },
+  { type: 'c8y-device', property: 'queueSize', value: '-5', message: /offline queue must be/ },
+  { type: 'c8y-endpoint', property: 'port', value: '70000', message: /port must be/ },
+  { type: 'datacake-broker', property: 'port', value: '99999', message: /port must be/ },
+  { type: 'datacake-broker', property: 'queueSize', value: '0', message: /offline queue must be/ },
+  { type: 'c8y-device-registration', property: 'port', value: '-5', message: /port must be/ },
+  { type: 'c8y-device-registration', property: 'interval', value: '-3', message: /poll interval must be/ },
+  { type: 'datacake-mqtt-out', property: 'rate', value: '-5', message: /rate must be/ },
+  { type: 'broker-bridge', property: 'outboxMessages', value: '-5', message: /outbox messages must be/ },
+  { type: 'broker-bridge', property: 'ttl', value: '-1', message: /time to live must be/ },
+  { type: 'smartrest-encode', property: 'maxBytes', value: '-5', message: /publish limit must be/ },
+  { type: 'smartrest-encode', property: 'maxBytes', value: '10', message: /publish limit must be a whole number from 64/ },
+  { type: 'c8y-endpoint-in', property: 'device', value: 'a/b#', message: /may not contain/ },
+  { type: 'c8y-endpoint-in', property: 'device', value: '+', message: /may not contain/ },
+  { type: 'c8y-endpoint-out', property: 'device', value: '+', message: /may not contain/ },
+  { type: 'broker-bridge', property: 'rules', value: 'devices/#/s/us', selector: '.rule-filter', message: /"#" must be the last level/ },
+  { type: 'broker-bridge', property: 'rules', value: '{nosuch}', selector: '.rule-target', message: /placeholder \{nosuch\} has no capture/ },
 ];
 
 const types: PackageNodeType[] = packageNodeTypes(ROOT);
@@ -235,6 +305,13 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
       .catch(() => assert.fail(`${t.type}: the edit dialog shows no .form-row`));
     await p.waitForFunction(() => $('.red-ui-tray:animated').length === 0);
 
+    // the dialog title names the node as the palette does
+    const title = await p.evaluate((type: string) => {
+      const def = RED.nodes.getType(type);
+      return { text: $('.red-ui-tray').last().find('.red-ui-tray-titlebar').text().trim(), label: def.paletteLabel };
+    }, t.type);
+    assert.ok(title.label && title.text.includes(title.label), `${t.type}: dialog title ${JSON.stringify(title.text)} does not name ${JSON.stringify(title.label)}`);
+
     // 3. help in the sidebar
     const help = await p.evaluate((type: string) => {
       RED.sidebar.help.show(type);
@@ -312,6 +389,222 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
     } finally {
       // leave the node as it was
       await p.locator('#node-config-dialog-cancel').click().catch(() => undefined);
+      await closeAllTrays(p).catch(() => undefined);
+    }
+  });
+
+  // ---- issue 15: names, palette, contrast, validation, layout of the dialogs and the help ----
+
+  it('palette: entries are ordered by group (device side, endpoint, SmartREST, Datacake, bridge)', async () => {
+    assert.ok(page, 'editor did not load');
+    const order: string[] = await page.evaluate(
+      (cat: string) =>
+        $('.red-ui-palette-node')
+          .filter((_i: number, el: any) => $(el).closest('.red-ui-palette-category').data('category') === cat)
+          .map((_i: number, el: any) => $(el).attr('data-palette-type'))
+          .get(),
+      PALETTE_CATEGORY,
+    );
+    const groupOf = (t: string) => PALETTE_GROUPS.findIndex((g) => g.includes(t));
+    assert.deepEqual(order, [...order].sort((a, b) => groupOf(a) - groupOf(b)), `palette order ${order.join(', ')}`);
+    assert.deepEqual([...order].sort(), PALETTE_GROUPS.flat().sort(), 'every palette node belongs to a group');
+  });
+
+  it('names: every node has a paletteLabel, titles and canvas labels tell the nodes apart', async () => {
+    assert.ok(page, 'editor did not load');
+    const info: { type: string; paletteLabel?: string; shown: string; canvas?: string; help: string }[] = await page.evaluate(
+      (list: { type: string; isConfig: boolean }[]) =>
+        list.map(({ type, isConfig }) => {
+          const def = RED.nodes.getType(type);
+          const defaults: Record<string, unknown> = {};
+          for (const k of Object.keys(def.defaults)) defaults[k] = def.defaults[k].value;
+          RED.sidebar.help.show(type);
+          return {
+            type,
+            paletteLabel: typeof def.paletteLabel === 'function' ? def.paletteLabel.call(def) : def.paletteLabel,
+            shown: $(`.red-ui-palette-node[data-palette-type="${type}"] .red-ui-palette-label`).text().trim(),
+            canvas: isConfig ? undefined : def.label.call({ ...defaults, _def: def, type }),
+            help: $('.red-ui-help-title:visible').last().text().trim(),
+          };
+        }),
+      types.map((t) => ({ type: t.type, isConfig: t.isConfig })),
+    );
+    for (const i of info) {
+      assert.ok(i.paletteLabel && i.paletteLabel.trim(), `${i.type}: no paletteLabel`);
+      assert.ok(!/ - |-/.test(i.paletteLabel), `${i.type}: paletteLabel ${JSON.stringify(i.paletteLabel)} has a "-" (shown as "a - b")`);
+      assert.equal(i.help, i.paletteLabel, `${i.type}: the help sidebar title is the palette label`);
+    }
+    const unique = (key: 'paletteLabel' | 'canvas') => {
+      const seen = new Map<string, string>();
+      for (const i of info) {
+        const v = i[key];
+        if (v === undefined) continue;
+        assert.ok(!seen.has(v), `${key} ${JSON.stringify(v)} is used by both ${seen.get(v)} and ${i.type}`);
+        seen.set(v, i.type);
+      }
+    };
+    unique('paletteLabel');
+    unique('canvas');
+    const byType = Object.fromEntries(info.map((i) => [i.type, i]));
+    assert.equal(byType['c8y-endpoint-registration'].paletteLabel, 'c8y endpoint registration');
+    assert.equal(byType['c8y-device-registration'].paletteLabel, 'c8y device registration');
+    assert.equal(byType['c8y-endpoint-registration'].canvas, 'c8y endpoint registration');
+    assert.equal(byType['c8y-device-registration'].canvas, 'c8y device registration');
+  });
+
+  for (const [word, expected] of Object.entries(SEARCH_FINDS)) {
+    it(`palette search: "${word}" finds ${expected.join(', ')}`, async () => {
+      assert.ok(page, 'editor did not load');
+      const p = page;
+      const search = p.locator('#red-ui-palette-search input');
+      await search.fill(word);
+      try {
+        // the palette's search box filters after a short delay
+        const found = await p.waitForFunction(
+          ({ cat, want }) => {
+            const shown = $('.red-ui-palette-node:visible')
+              .filter((_i: number, el: any) => $(el).closest('.red-ui-palette-category').data('category') === cat)
+              .map((_i: number, el: any) => $(el).attr('data-palette-type'))
+              .get()
+              .sort();
+            return JSON.stringify(shown) === JSON.stringify(want) ? shown : (window.__lastShown = shown, null);
+          },
+          { cat: PALETTE_CATEGORY, want: [...expected].sort() },
+          { timeout: 10_000 },
+        ).catch(async () => {
+          const last = await p.evaluate(() => window.__lastShown);
+          assert.fail(`palette search "${word}" shows ${JSON.stringify(last)}, expected ${JSON.stringify([...expected].sort())}`);
+        });
+        assert.ok(found);
+      } finally {
+        await search.fill('');
+        await p.waitForFunction(() => $('.red-ui-palette-node[data-filter="true"]').length === 0);
+      }
+    });
+  }
+
+  it('contrast: node labels on the node colours are at least 4.5:1, in the palette and on the canvas', async () => {
+    assert.ok(page, 'editor did not load');
+    const pairs: { where: string; fg: string; bg: string }[] = await page.evaluate(
+      ({ list, cat }) => {
+        const out: { where: string; fg: string; bg: string }[] = [];
+        $('.red-ui-palette-node').each((_i: number, el: any) => {
+          if ($(el).closest('.red-ui-palette-category').data('category') !== cat) return;
+          const label = $(el).find('.red-ui-palette-label')[0];
+          out.push({ where: `palette ${$(el).attr('data-palette-type')}`, fg: getComputedStyle(label).color, bg: getComputedStyle(el).backgroundColor });
+        });
+        RED.nodes.eachNode((n: any) => {
+          if (!list.includes(n.type)) return;
+          const g = document.getElementById(n.id);
+          if (!g) return;
+          RED.workspaces.show(n.z);
+          const rect = g.querySelector('.red-ui-flow-node');
+          const text = g.querySelector('.red-ui-flow-node-label text, text.red-ui-flow-node-label');
+          if (rect && text) out.push({ where: `canvas ${n.type} ${n.id}`, fg: getComputedStyle(text).fill, bg: getComputedStyle(rect).fill });
+        });
+        return out;
+      },
+      { list: types.filter((t) => !t.isConfig).map((t) => t.type), cat: PALETTE_CATEGORY },
+    );
+    assert.ok(pairs.some((x) => x.where.startsWith('palette')), 'no palette entries measured');
+    assert.ok(pairs.some((x) => x.where.startsWith('canvas')), 'no canvas nodes measured');
+    const low = pairs.map((x) => ({ ...x, ratio: contrast(x.fg, x.bg) })).filter((x) => !(x.ratio >= 4.5));
+    assert.deepEqual(low.map((x) => `${x.where}: ${x.fg} on ${x.bg} = ${x.ratio.toFixed(2)}:1`), []);
+  });
+
+  for (const c of INVALID_VALUES) {
+    it(`validation: ${c.type} ${c.property} = ${JSON.stringify(c.value)} marks the node invalid (red triangle) with a message`, async () => {
+      assert.ok(page, 'editor did not load');
+      const p = page;
+      await closeAllTrays(p);
+      const ex = exampleFlows.find((n) => n.type === c.type);
+      assert.ok(ex, `an example has a ${c.type}`);
+      const isConfig = types.find((t) => t.type === c.type)?.isConfig ?? false;
+      const before = await p.evaluate(({ id, property }) => RED.nodes.node(id)[property], { id: ex.id, property: c.property });
+      try {
+        // as a user does it: open the dialog, type the value, press Done
+        await p.evaluate(
+          ({ id, isConfig, type }) => {
+            const n = RED.nodes.node(id);
+            if (isConfig) RED.editor.editConfig('', type, id);
+            else {
+              RED.workspaces.show(n.z);
+              RED.editor.edit(n);
+            }
+          },
+          { id: ex.id, isConfig, type: c.type },
+        );
+        const ok = isConfig ? '#node-config-dialog-ok' : '#node-dialog-ok';
+        await p.locator(ok).waitFor({ state: 'visible' });
+        await p.waitForFunction(() => $('.red-ui-tray:animated').length === 0);
+        const input = p.locator(c.selector ?? `#node-${isConfig ? 'config-' : ''}input-${c.property}`).first();
+        await input.waitFor({ state: 'attached' });
+        if (c.reveal) await p.evaluate((sel: string) => $(sel).prop('checked', true).trigger('change'), c.reveal);
+        await input.fill(String(c.value));
+        await input.dispatchEvent('change');
+        await p.locator(ok).click();
+        await p.locator(ok).waitFor({ state: 'detached' });
+        await p.waitForFunction(() => $('.red-ui-tray').length === 0 || $('.red-ui-tray:animated').length === 0);
+        const res = await p.evaluate(
+          ({ id, isConfig }) => {
+            const n = RED.nodes.node(id);
+            // the triangle is drawn on the canvas node, or (config node) on the nodes that use it
+            let user = n;
+            if (isConfig) RED.nodes.eachNode((u: any) => { if (user === n && Object.keys(u._def.defaults).some((k) => u[k] === id)) user = u; });
+            RED.workspaces.show(user.z);
+            RED.editor.validateNode(user);
+            RED.view.redraw(true);
+            const g = document.getElementById(user.id);
+            const badge = g && g.querySelector('.red-ui-flow-node-error');
+            return {
+              valid: n.valid,
+              errors: n.validationErrors ?? [],
+              userValid: user.valid,
+              triangle: !!badge && getComputedStyle(badge).display !== 'none' && badge.getBoundingClientRect().width > 0,
+            };
+          },
+          { id: ex.id, isConfig },
+        );
+        assert.equal(res.valid, false, `${c.type}.${c.property} = ${JSON.stringify(c.value)} left the node valid`);
+        assert.equal(res.userValid, false, 'the node on the canvas stays valid');
+        assert.ok(res.triangle, 'no red triangle on the canvas node');
+        assert.ok(
+          res.errors.some((e: string) => c.message.test(e)),
+          `validation message ${JSON.stringify(res.errors)} does not match ${c.message}`,
+        );
+      } finally {
+        await closeAllTrays(p).catch(() => undefined);
+        await p.evaluate(
+          ({ id, property, value }) => {
+            const n = RED.nodes.node(id);
+            n[property] = value;
+            RED.nodes.eachNode((u: any) => RED.editor.validateNode(u));
+            RED.nodes.eachConfig((u: any) => RED.editor.validateNode(u));
+            RED.view.redraw(true);
+          },
+          { id: ex.id, property: c.property, value: before },
+        );
+      }
+    });
+  }
+
+  it('validation: a bridge rule is checked by the runtime compiler while it is typed', async () => {
+    assert.ok(page, 'editor did not load');
+    const p = page;
+    const bridge = exampleFlows.find((n) => n.type === 'broker-bridge');
+    await closeAllTrays(p);
+    try {
+      await p.evaluate((id: string) => {
+        const n = RED.nodes.node(id);
+        RED.workspaces.show(n.z);
+        RED.editor.edit(n);
+      }, bridge.id);
+      const target = p.locator('.rule-target').first();
+      await target.waitFor({ state: 'visible' });
+      await target.fill('{nosuch}');
+      await p.waitForFunction(() => /placeholder \{nosuch\}/.test($('#broker-bridge-rules-error:visible').text()), undefined, { timeout: UI_TIMEOUT });
+    } finally {
+      await p.locator('#node-dialog-cancel').click().catch(() => undefined);
       await closeAllTrays(p).catch(() => undefined);
     }
   });
