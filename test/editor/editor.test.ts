@@ -180,6 +180,8 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
       ],
     });
     const context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
+    // tsx (esbuild, keepNames) wraps named functions inside evaluate callbacks in __name(); give the page one.
+    await context.addInitScript('window.__name = function (f) { return f; };');
     page = await context.newPage();
     page.setDefaultTimeout(UI_TIMEOUT);
     const record = (text: string) => {
@@ -336,6 +338,31 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
       }
     }
     await p.waitForFunction(() => $(':animated').length === 0);
+    // 2b. selects and placeholders show their whole text
+    const cut: string[] = await p.evaluate((formSel: string) => {
+      const ctx = document.createElement('canvas').getContext('2d');
+      const out: string[] = [];
+      const width = (el: any, text: string) => {
+        const cs = getComputedStyle(el);
+        ctx.font = `${cs.fontStyle} ${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+        return { need: ctx.measureText(text).width, has: el.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) };
+      };
+      $(formSel).find('select:visible').each((_i: number, el: any) => {
+        // a config node picker lists the user's own config node labels: not the dialog's text
+        if ($(el).siblings('a.red-ui-button').find('.fa-pencil').length) return;
+        for (const o of el.options) {
+          const w = width(el, o.text);
+          if (w.need > w.has - 18) out.push(`select #${el.id || el.className} option ${JSON.stringify(o.text)} (${Math.round(w.need)} px in ${Math.round(w.has - 18)} px)`);
+        }
+      });
+      $(formSel).find('input[placeholder]:visible, textarea[placeholder]:visible').each((_i: number, el: any) => {
+        const text = el.getAttribute('placeholder');
+        if (!text || el.tagName === 'TEXTAREA') return;
+        const w = width(el, text);
+        if (w.need > w.has) out.push(`placeholder of #${el.id || el.className} ${JSON.stringify(text)} (${Math.round(w.need)} px in ${Math.round(w.has)} px)`);
+      });
+      return out;
+    }, form);
     await p.screenshot({ path: path.join(SHOTS, `${t.type.replace(/[^\w.-]+/g, '_')}.png`) });
 
     // 4. Done closes the dialog and introduces no validation errors
@@ -363,6 +390,7 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
     if (pre.valid === true) {
       assert.equal(post.validAfter, true, `${t.type}: valid before the dialog, invalid after Done: ${JSON.stringify(post.validationErrors)}`);
     }
+    assert.deepEqual(cut, [], `${t.type}: text cut off in the dialog`);
     if (renamed) {
       assert.equal(await p.evaluate((nid: string) => RED.nodes.node(nid).name, id), EDITED_NAME, `${t.type}: name typed in the dialog was not saved`);
       renamedId = id;
@@ -458,6 +486,7 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
       const p = page;
       const search = p.locator('#red-ui-palette-search input');
       await search.fill(word);
+      await search.press('End'); // the search box filters on keyup
       try {
         // the palette's search box filters after a short delay
         const found = await p.waitForFunction(
@@ -478,6 +507,7 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
         assert.ok(found);
       } finally {
         await search.fill('');
+        await search.press('End');
         await p.waitForFunction(() => $('.red-ui-palette-node[data-filter="true"]').length === 0);
       }
     });
@@ -554,20 +584,23 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
             RED.workspaces.show(user.z);
             RED.editor.validateNode(user);
             RED.view.redraw(true);
-            const g = document.getElementById(user.id);
-            const badge = g && g.querySelector('.red-ui-flow-node-error');
-            return {
-              valid: n.valid,
-              errors: n.validationErrors ?? [],
-              userValid: user.valid,
-              triangle: !!badge && getComputedStyle(badge).display !== 'none' && badge.getBoundingClientRect().width > 0,
-            };
+            return { valid: n.valid, errors: n.validationErrors ?? [], userValid: user.valid, userId: user.id };
           },
           { id: ex.id, isConfig },
         );
+        const triangle = await p
+          .waitForFunction(
+            (uid: string) => {
+              const b = document.getElementById(uid)?.querySelector('.red-ui-flow-node-error');
+              return !!b && getComputedStyle(b).display !== 'none' && b.getBoundingClientRect().width > 0;
+            },
+            res.userId,
+            { timeout: 5_000 },
+          )
+          .then(() => true, () => false);
         assert.equal(res.valid, false, `${c.type}.${c.property} = ${JSON.stringify(c.value)} left the node valid`);
         assert.equal(res.userValid, false, 'the node on the canvas stays valid');
-        assert.ok(res.triangle, 'no red triangle on the canvas node');
+        assert.ok(triangle, `no red triangle on the canvas node ${res.userId}`);
         assert.ok(
           res.errors.some((e: string) => c.message.test(e)),
           `validation message ${JSON.stringify(res.errors)} does not match ${c.message}`,
@@ -606,6 +639,151 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
     } finally {
       await p.locator('#node-dialog-cancel').click().catch(() => undefined);
       await closeAllTrays(p).catch(() => undefined);
+    }
+  });
+
+  for (const t of types) {
+    it(`help: "${t.type}" follows Node-RED's layout (summary, Inputs, Outputs, Details, References)`, async () => {
+      assert.ok(page, 'editor did not load');
+      const h = await page.evaluate((type: string) => {
+        const def = RED.nodes.getType(type);
+        const body = $('<div>').html($(`script[data-help-name="${type}"]`).html());
+        const first = body.children().first();
+        const heads = body.children('h3').map((_i: number, e: any) => $(e).text().trim()).get();
+        const dlAfter = (name: string) => {
+          const hh = body.children('h3').filter((_i: number, e: any) => $(e).text().trim() === name);
+          return hh.length ? hh.nextUntil('h3').filter('dl.message-properties').length + hh.nextUntil('h3').find('dl.message-properties').length : 0;
+        };
+        const refs = body.children('h3').filter((_i: number, e: any) => $(e).text().trim() === 'References').nextUntil('h3').find('a[href^="https://"]').length;
+        // code samples as the sidebar shows them
+        RED.sidebar.help.show(type);
+        const pres = $('.red-ui-help:visible pre').get().map((e: any) => ({ text: e.textContent.slice(0, 40), over: e.scrollWidth - e.clientWidth }));
+        return { firstTag: first.prop('tagName'), firstText: first.text().trim(), heads, inDl: dlAfter('Inputs'), outDl: dlAfter('Outputs'), refs, inputs: def.inputs || 0, outputs: def.outputs || 0, pres };
+      }, t.type);
+      assert.equal(h.firstTag, 'P', `${t.type}: help starts with a summary paragraph`);
+      assert.ok(h.firstText.length >= 20, `${t.type}: summary too short`);
+      const expected = [...(h.inputs > 0 ? ['Inputs'] : []), ...(h.outputs > 0 ? ['Outputs'] : []), 'Details', 'References'];
+      assert.deepEqual(h.heads, expected, `${t.type}: <h3> headings`);
+      if (h.inputs > 0) assert.ok(h.inDl > 0, `${t.type}: Inputs without <dl class="message-properties">`);
+      if (h.outputs > 0) assert.ok(h.outDl > 0, `${t.type}: Outputs without <dl class="message-properties">`);
+      assert.ok(h.refs > 0, `${t.type}: References link no public documentation`);
+      assert.deepEqual(h.pres.filter((x: { over: number }) => x.over > 1), [], `${t.type}: code samples wider than the sidebar`);
+    });
+  }
+
+  it('examples: nodes do not overlap, and no wire crosses a status label', async () => {
+    assert.ok(page, 'editor did not load');
+    const p = page;
+    await closeAllTrays(p);
+    const tabs = exampleFlows.filter((n) => n.type === 'tab');
+    const problems: string[] = [];
+    for (const tab of tabs) {
+      await p.evaluate((id: string) => RED.workspaces.show(id), tab.id);
+      await p.waitForFunction((id: string) => RED.workspaces.active() === id && RED.nodes.filterNodes({ z: id }).every((n: any) => document.getElementById(n.id)), tab.id);
+      // statuses come over the comms socket; let them land
+      await p.waitForTimeout(300);
+      const found: string[] = await p.evaluate((tabId: string) => {
+        const out: string[] = [];
+        const nodes = RED.nodes.filterNodes({ z: tabId });
+        const box = (r: any) => ({ l: r.left, t: r.top, r: r.right, b: r.bottom });
+        const hit = (a: any, b: any) => a.l < b.r - 1 && b.l < a.r - 1 && a.t < b.b - 1 && b.t < a.b - 1;
+        const name = (n: any) => `${n.type} "${n.name || n.id}"`;
+        const rects = nodes.map((n: any) => ({ n, r: box(document.getElementById(n.id).querySelector('.red-ui-flow-node').getBoundingClientRect()) }));
+        const labels: { n: any; r: any }[] = [];
+        for (const n of nodes) {
+          const st = document.getElementById(n.id).querySelector('.red-ui-flow-node-status-group');
+          if (!st || getComputedStyle(st).display === 'none') continue;
+          const r = st.getBoundingClientRect();
+          if (r.width > 0) labels.push({ n, r: box(r) });
+        }
+        for (let i = 0; i < rects.length; i++) {
+          for (let j = i + 1; j < rects.length; j++) if (hit(rects[i].r, rects[j].r)) out.push(`${name(rects[i].n)} overlaps ${name(rects[j].n)}`);
+          for (const l of labels) if (l.n !== rects[i].n && hit(rects[i].r, l.r)) out.push(`${name(rects[i].n)} covers the status of ${name(l.n)}`);
+        }
+        for (const path of document.querySelectorAll('#red-ui-workspace-chart path.red-ui-flow-link-path')) {
+          const d = path.__data__;
+          if (!d || !d.source || d.source.z !== tabId) continue;
+          const len = path.getTotalLength();
+          const m = path.getScreenCTM();
+          for (const l of labels) {
+            for (let at = 0; at <= len; at += 3) {
+              const pt = path.getPointAtLength(at);
+              const x = m.a * pt.x + m.c * pt.y + m.e;
+              const y = m.b * pt.x + m.d * pt.y + m.f;
+              if (x > l.r.l && x < l.r.r && y > l.r.t && y < l.r.b) {
+                out.push(`the wire ${name(d.source)} → ${name(d.target)} crosses the status of ${name(l.n)}`);
+                break;
+              }
+            }
+          }
+        }
+        return out;
+      }, tab.id);
+      for (const f of new Set(found)) problems.push(`${tab.label}: ${f}`);
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  it('examples are quiet: active debug nodes get at most one message per second on average', () => {
+    const loud: string[] = [];
+    for (const ex of examples) {
+      const byId = new Map(ex.flows.map((n: any) => [n.id, n]));
+      const upstream = new Map<string, string[]>();
+      for (const n of ex.flows) for (const port of n.wires ?? []) for (const to of port) upstream.set(to, [...(upstream.get(to) ?? []), n.id]);
+      // messages per minute a node emits on its own (inject repeat, bridge stats and samples)
+      const own = (n: any): number => {
+        if (n.type === 'inject' && Number(n.repeat) > 0) return 60 / Number(n.repeat);
+        if (n.type === 'broker-bridge') return (Number(n.sampleEvery) > 0 ? Infinity : 0) + (Number(n.statsInterval ?? 10) > 0 ? 60 / Number(n.statsInterval ?? 10) : 0);
+        return 0;
+      };
+      let perMinute = 0;
+      for (const d of ex.flows.filter((n: any) => n.type === 'debug' && n.active !== false)) {
+        const seen = new Set<string>();
+        const queue = [d.id];
+        while (queue.length) {
+          const id = queue.shift()!;
+          for (const up of upstream.get(id) ?? []) {
+            if (seen.has(up)) continue;
+            seen.add(up);
+            perMinute += own(byId.get(up));
+            queue.push(up);
+          }
+        }
+      }
+      if (perMinute > 60) loud.push(`${ex.name}: about ${perMinute} debug messages per minute`);
+    }
+    assert.deepEqual(loud, []);
+  });
+
+  it('docs: a picture of the demo flow (test-results/editor/demo-flow.png; DOCS_PICTURE=1 also writes docs/demo-flow.png)', async () => {
+    assert.ok(page, 'editor did not load');
+    const p = page;
+    const demo = examples.find((e) => e.name === 'demo');
+    assert.ok(demo, 'examples/demo.json');
+    const tab = demo.flows.find((n: any) => n.type === 'tab');
+    await closeAllTrays(p);
+    await p.evaluate((id: string) => {
+      RED.workspaces.show(id);
+      RED.view.select({ nodes: [] });
+    }, tab.id);
+    await p.waitForFunction((id: string) => RED.nodes.filterNodes({ z: id }).every((n: any) => document.getElementById(n.id)), tab.id);
+    await p.waitForTimeout(500);
+    const clip = await p.evaluate((id: string) => {
+      let l = Infinity, t = Infinity, r = -Infinity, b = -Infinity;
+      for (const n of RED.nodes.filterNodes({ z: id })) {
+        const g = document.getElementById(n.id).getBoundingClientRect();
+        const st = document.getElementById(n.id).querySelector('.red-ui-flow-node-status-group');
+        const s = st && getComputedStyle(st).display !== 'none' ? st.getBoundingClientRect() : g;
+        l = Math.min(l, g.left, s.left); t = Math.min(t, g.top); r = Math.max(r, g.right, s.right); b = Math.max(b, g.bottom, s.bottom);
+      }
+      return { x: Math.max(0, l - 20), y: Math.max(0, t - 20), width: r - l + 40, height: b - t + 40 };
+    }, tab.id);
+    const file = path.join(SHOTS, 'demo-flow.png');
+    await p.screenshot({ path: file, clip });
+    assert.ok(fs.statSync(file).size > 10_000, 'the picture is (nearly) empty');
+    if (process.env.DOCS_PICTURE === '1') {
+      fs.mkdirSync(path.join(REPO_ROOT, 'docs'), { recursive: true });
+      fs.copyFileSync(file, path.join(REPO_ROOT, 'docs', 'demo-flow.png'));
     }
   });
 
