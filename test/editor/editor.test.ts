@@ -23,6 +23,8 @@ import {
   packageNodeTypes,
   startNodeRed,
 } from '../support/nodered';
+import { startDatacakeStandin, type DatacakeStandin } from '../../src/standin/datacake-broker';
+import { DEMO_DATACAKE, exampleCredentials, randomSecrets, withCredentials } from '../../scripts/demo-config';
 
 // Browser globals used inside page.evaluate / waitForFunction callbacks (the
 // test tsconfig has no DOM lib).
@@ -151,6 +153,7 @@ interface DialogResult {
 
 describe('editor (headless Chromium)', { concurrency: false }, () => {
   let nr: NodeRedProcess | undefined;
+  let datacake: DatacakeStandin | undefined;
   let browser: Browser | undefined;
   let page: Page | undefined;
   const consoleErrors: string[] = [];
@@ -162,8 +165,12 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
   before(async () => {
     assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`);
     fs.mkdirSync(SHOTS, { recursive: true });
+    // The examples run as `npm start` runs them (credentials made for this run, the local Datacake stand-in), so
+    // that the statuses the layout test measures and the demo picture shows are those a user sees.
+    const secrets = randomSecrets();
+    datacake = await startDatacakeStandin({ ...DEMO_DATACAKE, token: secrets.datacake });
     nr = await startNodeRed({ moduleDir: ROOT });
-    await deployAndWait(nr, exampleFlows, 'full');
+    await deployAndWait(nr, withCredentials(exampleFlows, exampleCredentials(secrets)), 'full');
 
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -214,6 +221,7 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
       await browser?.close();
     } finally {
       await nr?.stop();
+      await datacake?.stop();
     }
   });
 
@@ -245,6 +253,95 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
       assert.ok(info.label.length > 0, `${t.type}: palette label is empty`);
     });
   }
+
+  // Layout and picture first: the dialog tests below rename a node, which changes its width.
+  it('examples: nodes do not overlap, and no wire crosses a status label', async () => {
+    assert.ok(page, 'editor did not load');
+    const p = page;
+    await closeAllTrays(p);
+    const tabs = exampleFlows.filter((n) => n.type === 'tab');
+    const problems: string[] = [];
+    for (const tab of tabs) {
+      await p.evaluate((id: string) => RED.workspaces.show(id), tab.id);
+      await p.waitForFunction((id: string) => RED.workspaces.active() === id && RED.nodes.filterNodes({ z: id }).every((n: any) => document.getElementById(n.id)), tab.id);
+      // statuses come over the comms socket; let them land
+      await p.waitForTimeout(300);
+      const found: string[] = await p.evaluate((tabId: string) => {
+        const out: string[] = [];
+        const nodes = RED.nodes.filterNodes({ z: tabId });
+        const box = (r: any) => ({ l: r.left, t: r.top, r: r.right, b: r.bottom });
+        const hit = (a: any, b: any) => a.l < b.r - 1 && b.l < a.r - 1 && a.t < b.b - 1 && b.t < a.b - 1;
+        const name = (n: any) => `${n.type} "${n.name || n.id}"`;
+        // a node with its ports (5 px each side) and a little air: touching nodes hide their wires
+        const grow = (b: any, by: number) => ({ l: b.l - by, t: b.t - by / 2, r: b.r + by, b: b.b + by / 2 });
+        const rects = nodes.map((n: any) => ({ n, r: grow(box(document.getElementById(n.id).querySelector('.red-ui-flow-node').getBoundingClientRect()), 8) }));
+        const labels: { n: any; r: any }[] = [];
+        for (const n of nodes) {
+          const st = document.getElementById(n.id).querySelector('.red-ui-flow-node-status-group');
+          if (!st || getComputedStyle(st).display === 'none') continue;
+          const r = st.getBoundingClientRect();
+          if (r.width > 0) labels.push({ n, r: box(r) });
+        }
+        for (let i = 0; i < rects.length; i++) {
+          for (let j = i + 1; j < rects.length; j++) if (hit(rects[i].r, rects[j].r)) out.push(`${name(rects[i].n)} overlaps ${name(rects[j].n)}`);
+          for (const l of labels) if (l.n !== rects[i].n && hit(rects[i].r, l.r)) out.push(`${name(rects[i].n)} covers the status of ${name(l.n)}`);
+        }
+        for (const path of document.querySelectorAll('#red-ui-workspace-chart path.red-ui-flow-link-path')) {
+          const d = path.__data__;
+          if (!d || !d.source || d.source.z !== tabId) continue;
+          const len = path.getTotalLength();
+          const m = path.getScreenCTM();
+          for (const l of labels) {
+            for (let at = 0; at <= len; at += 3) {
+              const pt = path.getPointAtLength(at);
+              const x = m.a * pt.x + m.c * pt.y + m.e;
+              const y = m.b * pt.x + m.d * pt.y + m.f;
+              if (x > l.r.l && x < l.r.r && y > l.r.t && y < l.r.b) {
+                out.push(`the wire ${name(d.source)} → ${name(d.target)} crosses the status of ${name(l.n)}`);
+                break;
+              }
+            }
+          }
+        }
+        return out;
+      }, tab.id);
+      for (const f of new Set(found)) problems.push(`${tab.label}: ${f}`);
+      await p.screenshot({ path: path.join(SHOTS, `example-${String(tab.label).replace(/[^\w.-]+/g, '_')}.png`) });
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  it('docs: a picture of the demo flow (test-results/editor/demo-flow.png; DOCS_PICTURE=1 also writes docs/demo-flow.png)', async () => {
+    assert.ok(page, 'editor did not load');
+    const p = page;
+    const demo = examples.find((e) => e.name === 'demo');
+    assert.ok(demo, 'examples/demo.json');
+    const tab = demo.flows.find((n: any) => n.type === 'tab');
+    await closeAllTrays(p);
+    await p.evaluate((id: string) => {
+      RED.workspaces.show(id);
+      RED.view.select({ nodes: [] });
+    }, tab.id);
+    await p.waitForFunction((id: string) => RED.nodes.filterNodes({ z: id }).every((n: any) => document.getElementById(n.id)), tab.id);
+    await p.waitForTimeout(500);
+    const clip = await p.evaluate((id: string) => {
+      let l = Infinity, t = Infinity, r = -Infinity, b = -Infinity;
+      for (const n of RED.nodes.filterNodes({ z: id })) {
+        const g = document.getElementById(n.id).getBoundingClientRect();
+        const st = document.getElementById(n.id).querySelector('.red-ui-flow-node-status-group');
+        const s = st && getComputedStyle(st).display !== 'none' ? st.getBoundingClientRect() : g;
+        l = Math.min(l, g.left, s.left); t = Math.min(t, g.top); r = Math.max(r, g.right, s.right); b = Math.max(b, g.bottom, s.bottom);
+      }
+      return { x: Math.max(0, l - 20), y: Math.max(0, t - 20), width: r - l + 40, height: b - t + 40 };
+    }, tab.id);
+    const file = path.join(SHOTS, 'demo-flow.png');
+    await p.screenshot({ path: file, clip });
+    assert.ok(fs.statSync(file).size > 10_000, 'the picture is (nearly) empty');
+    if (process.env.DOCS_PICTURE === '1') {
+      fs.mkdirSync(path.join(REPO_ROOT, 'docs'), { recursive: true });
+      fs.copyFileSync(file, path.join(REPO_ROOT, 'docs', 'demo-flow.png'));
+    }
+  });
 
   for (const t of types) {
     it(`dialog: "${t.type}" opens with form rows and help, and Done keeps it valid`, async () => {
@@ -671,59 +768,6 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
     });
   }
 
-  it('examples: nodes do not overlap, and no wire crosses a status label', async () => {
-    assert.ok(page, 'editor did not load');
-    const p = page;
-    await closeAllTrays(p);
-    const tabs = exampleFlows.filter((n) => n.type === 'tab');
-    const problems: string[] = [];
-    for (const tab of tabs) {
-      await p.evaluate((id: string) => RED.workspaces.show(id), tab.id);
-      await p.waitForFunction((id: string) => RED.workspaces.active() === id && RED.nodes.filterNodes({ z: id }).every((n: any) => document.getElementById(n.id)), tab.id);
-      // statuses come over the comms socket; let them land
-      await p.waitForTimeout(300);
-      const found: string[] = await p.evaluate((tabId: string) => {
-        const out: string[] = [];
-        const nodes = RED.nodes.filterNodes({ z: tabId });
-        const box = (r: any) => ({ l: r.left, t: r.top, r: r.right, b: r.bottom });
-        const hit = (a: any, b: any) => a.l < b.r - 1 && b.l < a.r - 1 && a.t < b.b - 1 && b.t < a.b - 1;
-        const name = (n: any) => `${n.type} "${n.name || n.id}"`;
-        const rects = nodes.map((n: any) => ({ n, r: box(document.getElementById(n.id).querySelector('.red-ui-flow-node').getBoundingClientRect()) }));
-        const labels: { n: any; r: any }[] = [];
-        for (const n of nodes) {
-          const st = document.getElementById(n.id).querySelector('.red-ui-flow-node-status-group');
-          if (!st || getComputedStyle(st).display === 'none') continue;
-          const r = st.getBoundingClientRect();
-          if (r.width > 0) labels.push({ n, r: box(r) });
-        }
-        for (let i = 0; i < rects.length; i++) {
-          for (let j = i + 1; j < rects.length; j++) if (hit(rects[i].r, rects[j].r)) out.push(`${name(rects[i].n)} overlaps ${name(rects[j].n)}`);
-          for (const l of labels) if (l.n !== rects[i].n && hit(rects[i].r, l.r)) out.push(`${name(rects[i].n)} covers the status of ${name(l.n)}`);
-        }
-        for (const path of document.querySelectorAll('#red-ui-workspace-chart path.red-ui-flow-link-path')) {
-          const d = path.__data__;
-          if (!d || !d.source || d.source.z !== tabId) continue;
-          const len = path.getTotalLength();
-          const m = path.getScreenCTM();
-          for (const l of labels) {
-            for (let at = 0; at <= len; at += 3) {
-              const pt = path.getPointAtLength(at);
-              const x = m.a * pt.x + m.c * pt.y + m.e;
-              const y = m.b * pt.x + m.d * pt.y + m.f;
-              if (x > l.r.l && x < l.r.r && y > l.r.t && y < l.r.b) {
-                out.push(`the wire ${name(d.source)} → ${name(d.target)} crosses the status of ${name(l.n)}`);
-                break;
-              }
-            }
-          }
-        }
-        return out;
-      }, tab.id);
-      for (const f of new Set(found)) problems.push(`${tab.label}: ${f}`);
-    }
-    assert.deepEqual(problems, []);
-  });
-
   it('examples are quiet: active debug nodes get at most one message per second on average', () => {
     const loud: string[] = [];
     for (const ex of examples) {
@@ -753,38 +797,6 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
       if (perMinute > 60) loud.push(`${ex.name}: about ${perMinute} debug messages per minute`);
     }
     assert.deepEqual(loud, []);
-  });
-
-  it('docs: a picture of the demo flow (test-results/editor/demo-flow.png; DOCS_PICTURE=1 also writes docs/demo-flow.png)', async () => {
-    assert.ok(page, 'editor did not load');
-    const p = page;
-    const demo = examples.find((e) => e.name === 'demo');
-    assert.ok(demo, 'examples/demo.json');
-    const tab = demo.flows.find((n: any) => n.type === 'tab');
-    await closeAllTrays(p);
-    await p.evaluate((id: string) => {
-      RED.workspaces.show(id);
-      RED.view.select({ nodes: [] });
-    }, tab.id);
-    await p.waitForFunction((id: string) => RED.nodes.filterNodes({ z: id }).every((n: any) => document.getElementById(n.id)), tab.id);
-    await p.waitForTimeout(500);
-    const clip = await p.evaluate((id: string) => {
-      let l = Infinity, t = Infinity, r = -Infinity, b = -Infinity;
-      for (const n of RED.nodes.filterNodes({ z: id })) {
-        const g = document.getElementById(n.id).getBoundingClientRect();
-        const st = document.getElementById(n.id).querySelector('.red-ui-flow-node-status-group');
-        const s = st && getComputedStyle(st).display !== 'none' ? st.getBoundingClientRect() : g;
-        l = Math.min(l, g.left, s.left); t = Math.min(t, g.top); r = Math.max(r, g.right, s.right); b = Math.max(b, g.bottom, s.bottom);
-      }
-      return { x: Math.max(0, l - 20), y: Math.max(0, t - 20), width: r - l + 40, height: b - t + 40 };
-    }, tab.id);
-    const file = path.join(SHOTS, 'demo-flow.png');
-    await p.screenshot({ path: file, clip });
-    assert.ok(fs.statSync(file).size > 10_000, 'the picture is (nearly) empty');
-    if (process.env.DOCS_PICTURE === '1') {
-      fs.mkdirSync(path.join(REPO_ROOT, 'docs'), { recursive: true });
-      fs.copyFileSync(file, path.join(REPO_ROOT, 'docs', 'demo-flow.png'));
-    }
   });
 
   it('Deploy button: the edited flows deploy and reach the runtime', async (t) => {
