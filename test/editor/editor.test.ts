@@ -754,7 +754,19 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
         const refs = body.children('h3').filter((_i: number, e: any) => $(e).text().trim() === 'References').nextUntil('h3').find('a[href^="https://"]').length;
         // code samples as the sidebar shows them
         RED.sidebar.help.show(type);
-        const pres = $('.red-ui-help:visible pre').get().map((e: any) => ({ text: e.textContent.slice(0, 40), over: e.scrollWidth - e.clientWidth }));
+        // a code sample fits when none of its lines is scrolled or wrapped (Node-RED's help wraps <pre>)
+        const pres = $('.red-ui-help:visible pre').get().map((e: any) => {
+          const cs = getComputedStyle(e);
+          const shown = Math.round((e.clientHeight - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom)) / parseFloat(cs.lineHeight));
+          const lines = e.textContent.replace(/\n$/, '').split('\n').length;
+          return { text: e.textContent.slice(0, 40), over: Math.max(e.scrollWidth - e.clientWidth, shown > lines ? shown - lines : 0) };
+        });
+        // inline code and property names do not wrap: none may run past the sidebar's edge
+        const edge = $('.red-ui-help:visible').last()[0].getBoundingClientRect().right;
+        for (const e of $('.red-ui-help:visible').last().find('code, dt, pre').get()) {
+          const over = Math.round(e.getBoundingClientRect().right - edge);
+          if (over > 1) pres.push({ text: `${e.tagName.toLowerCase()} ${e.textContent.slice(0, 40)}`, over });
+        }
         return { firstTag: first.prop('tagName'), firstText: first.text().trim(), heads, inDl: dlAfter('Inputs'), outDl: dlAfter('Outputs'), refs, inputs: def.inputs || 0, outputs: def.outputs || 0, pres };
       }, t.type);
       assert.equal(h.firstTag, 'P', `${t.type}: help starts with a summary paragraph`);
