@@ -131,12 +131,10 @@ EXPECTATIONS['broker-bridge-to-datacake'] = [
   { debug: 'bridge stats', match: (p) => p && Array.isArray(p.rules) && p.rules.length === 1 && typeof p.connections?.source === 'string' },
 ];
 // The device -> endpoint -> service account -> bridge part runs offline; the Datacake connection is manual, so the
-// field writes wait in the outbox, and each one shows up as a sample with its target topic.
+// field writes wait in the outbox. The example is quiet by default (issue #15: no sample of every message, the
+// per-message debug nodes off), so its result is read from the stats: lines matched, the event skipped, writes queued.
 EXPECTATIONS['broker-bridge-smartrest'] = [
-  { debug: 'bridge sample', match: (p) => p?.target === 'dtck-pub/my-product/00000000-0000-0000-0000-000000000001/TEMPERATURE_T' && /^\d+(\.\d)?$/.test(p.payload) },
-  { debug: 'bridge sample', match: (p) => p?.target === 'dtck-pub/my-product/00000000-0000-0000-0000-000000000001/BATTERY' && p.payload === '87' },
   { debug: 'bridge stats', match: (p) => p?.rules?.[0]?.matched > 0 && p.rules[0].dropped.skipped > 0 && p.queue.toTarget.depth > 0 && p.connections.source === 'connected' },
-  { debug: 'measurement at the endpoint', match: (p) => p?.messageId === 212 && p.values?.value === 87 },
 ];
 EXPECTATIONS['broker-bridge-both-ways'] = [
   { debug: 'bridge stats', match: (p) => p && Array.isArray(p.rules) && p.rules.length === 2 },
