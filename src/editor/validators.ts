@@ -27,7 +27,10 @@ export interface NumberRange {
 
 /** The numeric settings of the package's dialogs. */
 export const RANGES = {
-  /** A TCP port to connect to or listen on. */
+  /**
+   * A TCP port to connect to or listen on. The endpoint's runtime also takes 0 (any free port, used by tests that
+   * deploy through the Admin API); the editor refuses it: devices could not find such an endpoint.
+   */
   port: { min: 1, max: 65535, integer: true },
   /** Optional port (empty: the default of the transport). */
   portOrBlank: { min: 1, max: 65535, integer: true, blank: true },
