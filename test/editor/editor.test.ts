@@ -318,10 +318,15 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
     assert.ok(demo, 'examples/demo.json');
     const tab = demo.flows.find((n: any) => n.type === 'tab');
     await closeAllTrays(p);
-    await p.evaluate((id: string) => {
+    // the whole canvas width: the sidebar is closed for the picture and opened again afterwards
+    const chartWidth = await p.evaluate((id: string) => {
       RED.workspaces.show(id);
       RED.view.select({ nodes: [] });
+      const w = $('#red-ui-workspace-chart').width();
+      RED.menu.setSelected('menu-item-sidebar', false);
+      return w;
     }, tab.id);
+    await p.waitForFunction((w: number) => $('#red-ui-workspace-chart').width() > w + 100 && $(':animated').length === 0, chartWidth);
     await p.waitForFunction((id: string) => RED.nodes.filterNodes({ z: id }).every((n: any) => document.getElementById(n.id)), tab.id);
     await p.waitForTimeout(500);
     const clip = await p.evaluate((id: string) => {
@@ -332,10 +337,14 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
         const s = st && getComputedStyle(st).display !== 'none' ? st.getBoundingClientRect() : g;
         l = Math.min(l, g.left, s.left); t = Math.min(t, g.top); r = Math.max(r, g.right, s.right); b = Math.max(b, g.bottom, s.bottom);
       }
-      return { x: Math.max(0, l - 20), y: Math.max(0, t - 20), width: r - l + 40, height: b - t + 40 };
+      // within the canvas only (not the palette or the sidebar)
+      const c = document.getElementById('red-ui-workspace-chart').getBoundingClientRect();
+      const x = Math.max(c.left + 2, l - 20), y = Math.max(c.top + 2, t - 20);
+      return { x, y, width: Math.min(c.right - 20, r + 20) - x, height: Math.min(c.bottom - 20, b + 20) - y };
     }, tab.id);
     const file = path.join(SHOTS, 'demo-flow.png');
     await p.screenshot({ path: file, clip });
+    await p.evaluate(() => RED.menu.setSelected('menu-item-sidebar', true));
     assert.ok(fs.statSync(file).size > 10_000, 'the picture is (nearly) empty');
     if (process.env.DOCS_PICTURE === '1') {
       fs.mkdirSync(path.join(REPO_ROOT, 'docs'), { recursive: true });
