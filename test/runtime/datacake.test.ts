@@ -361,7 +361,7 @@ describe('issue 14: nothing lost, nothing silently wrong', () => {
   });
 
   it('#6 a refused token fails the writes queued at the refusal and every later one at once with done(err)', async () => {
-    const slow = await startDatacakeBroker({ connackDelayMs: 300 });
+    const slow = await startDatacakeBroker({ connackDelayMs: 1500 }); // writes made meanwhile wait in the queue
     const saved = dc;
     dc = slow;
     try {
