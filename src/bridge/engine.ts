@@ -58,6 +58,13 @@ export interface BridgeStats {
   retainedSkipped: number;
   /** Target re-sends after a reconnect (possible duplicates at the receiver: at-least-once). */
   resent: number;
+  /**
+   * A sending broker resumed our persistent session and redelivers what we had not acknowledged:
+   * `returned` waiting messages were taken out of the outbox (the redelivered copy goes instead: no duplicate),
+   * `inflight` were already handed to the other side (each can arrive twice). Duplicates at the receiver are at
+   * most `resent` + `redelivery.inflight`.
+   */
+  redelivery: { returned: number; inflight: number };
   queue: { toTarget: { depth: number; bytes: number; inflight: number }; toSource: { depth: number; bytes: number; inflight: number } };
   connections: { source: string; target: string };
 }
@@ -70,6 +77,11 @@ interface Lane {
   toSide: Side;
   outbox: Outbox;
   inflight: number;
+  /** In flight and its source message not yet acknowledged (the source redelivers it if its session resumes). */
+  inflightHeld: number;
+  /** Draining a backlog left by an outage (paced by drainRate) until the outbox is empty again. */
+  catchUp: boolean;
+  heldEpoch: number;
   tokens: number;
   lastRefill: number;
   timer?: NodeJS.Timeout;
@@ -93,6 +105,7 @@ export class BridgeEngine {
   readonly counters: Counters;
   retainedSkipped = 0;
   resent = 0;
+  readonly redelivery = { returned: 0, inflight: 0 };
   private readonly set: RuleSet;
   private readonly lanes: Record<Side, Lane>;
   private readonly conns: Record<Side, MqttConnection>;
@@ -134,6 +147,9 @@ export class BridgeEngine {
       paused: false,
       toSide: to,
       inflight: 0,
+      inflightHeld: 0,
+      catchUp: false,
+      heldEpoch: 0,
       tokens: 0,
       lastRefill: Date.now(),
       outbox: new Outbox({
@@ -159,13 +175,19 @@ export class BridgeEngine {
       const conn = this.conns[side];
       const other: Side = side === 'source' ? 'target' : 'source';
       const onConnected = () => {
-        // A new client reads again (see pauseIncoming); the lane pauses it again if still full.
-        this.lanes[other].paused = false;
         this.replayUntil[side] = Date.now() + REPLAY_WINDOW_MS;
-        // What waits for this side can go now.
-        this.pump(this.lanes[side]);
+        // What waits for this side can go now: a backlog left by the outage, paced by drainRate.
+        const lane = this.lanes[side];
+        if (lane.outbox.length) this.startCatchUp(lane);
+        this.pump(lane);
       };
       this.on(conn, 'connected', onConnected);
+      // A new client of the sending side reads again (see pauseIncoming); the next push into a full outbox
+      // pauses it again. A resumed session redelivers what we had not acknowledged: see resumeSession.
+      this.on(conn, 'session', (present: boolean) => {
+        this.lanes[other].paused = false;
+        if (present) this.resumeSession(this.lanes[other]);
+      });
       this.on(conn, 'requeued', (n: number) => (this.resent += n));
       const handler = (topic: string, payload: Buffer, packet: IPublishPacket, ack?: Ack) => this.handle(side, topic, payload, packet, ack);
       const seen = new Set<string>();
@@ -229,7 +251,9 @@ export class BridgeEngine {
     const qos = applyQos(rule.qos, packet.qos);
     const retain = rule.retain === 'keep' && packet.retain;
     const expires = this.ttlMs > 0 ? Date.now() + this.ttlMs : 0;
-    if (rule.adapter === 'none') return this.forward(rule, c, side, to, topic, levels, m.vars, payload, qos, retain, expires, done);
+    // Unacknowledged at the source until forwarded: a resumed source session would redeliver it.
+    const held = ack !== undefined && packet.qos > 0;
+    if (rule.adapter === 'none') return this.forward(rule, c, side, to, topic, levels, m.vars, payload, qos, retain, expires, done, held);
     const r = adapt(rule.adapter, rule.adapterArg, payload, topic);
     if (r.ignored) this.counters.drop(rule.index, 'skipped', r.ignored);
     if (r.skipped) {
@@ -241,14 +265,14 @@ export class BridgeEngine {
     const finish = items.length > 1 ? countdown(items.length, done) : done;
     for (const item of items) {
       const vars = item.vars ? { ...m.vars, ...item.vars } : m.vars;
-      this.forward(rule, c, side, to, topic, levels, vars, item.payload, qos, retain, expires, finish);
+      this.forward(rule, c, side, to, topic, levels, vars, item.payload, qos, retain, expires, finish, held);
     }
   }
 
   private readonly unmappedScratch: string[] = [];
 
   /** One outgoing publish of a matched message: render, lookups, loop check, sample, send. */
-  private forward(rule: CompiledRule, c: RuleCounters, side: Side, to: Side, topic: string, levels: string[], vars: Record<string, string>, payload: Buffer, qos: 0 | 1 | 2, retain: boolean, expires: number, finish: Ack): void {
+  private forward(rule: CompiledRule, c: RuleCounters, side: Side, to: Side, topic: string, levels: string[], vars: Record<string, string>, payload: Buffer, qos: 0 | 1 | 2, retain: boolean, expires: number, finish: Ack, held: boolean): void {
     const unmapped = this.unmappedScratch;
     unmapped.length = 0;
     const target = renderTopic(rule, this.set, vars, topic, levels, unmapped);
@@ -275,14 +299,15 @@ export class BridgeEngine {
     if (this.sampleEvery && ++this.sampleCount % this.sampleEvery === 0) {
       this.options.onSample?.({ rule: rule.index, from: side, topic, target, payload: payload.toString('utf8'), qos, retain });
     }
-    this.send(this.lanes[to], { topic: target, payload, qos, retain, rule: rule.index, expires, ack: finish });
+    this.send(this.lanes[to], { topic: target, payload, qos, retain, rule: rule.index, expires, ack: finish, held });
   }
 
   private send(lane: Lane, e: OutboxEntry): void {
     if (lane.outbox.length === 0 && lane.to.state === 'connected' && lane.inflight < this.maxInflight) this.publish(lane, e);
     else if (lane.outbox.push(e)) {
       // stop-consuming: stop reading from the sending broker while the outbox is full (it keeps the backlog).
-      if (this.policy === 'stop-consuming' && !lane.paused && lane.outbox.full) {
+      // Asked on every push into a full outbox, not once: a reconnect of the sending side forgets the pause.
+      if (this.policy === 'stop-consuming' && lane.outbox.full) {
         lane.paused = true;
         lane.from.pauseIncoming();
       }
@@ -290,8 +315,36 @@ export class BridgeEngine {
     }
   }
 
+  /** Pace the outbox (drainRate) until it is empty: what waited during an outage, and what the source held. */
+  private startCatchUp(lane: Lane): void {
+    if (this.drainRate <= 0 || lane.catchUp) return;
+    lane.catchUp = true;
+    lane.tokens = 0;
+    lane.lastRefill = Date.now();
+  }
+
+  /**
+   * The sending broker resumed our persistent session: it redelivers every message we had not acknowledged, so
+   * the waiting copies of those leave the outbox (forwarding both would duplicate each). Those already handed to
+   * the other side cannot be called back: each can arrive twice (counted). Entries without a pending source
+   * acknowledgement (QoS 0, restored from the journal, clean source session) stay.
+   */
+  private resumeSession(lane: Lane): void {
+    const returned = lane.outbox.removeWhere((e) => e.held === true);
+    this.redelivery.returned += returned;
+    this.redelivery.inflight += lane.inflightHeld;
+    lane.inflightHeld = 0;
+    // Their acknowledgements went with the old connection: the in-flight ones must not count again.
+    lane.heldEpoch++;
+    if (lane.paused && lane.outbox.length <= this.lowWater) lane.paused = false;
+  }
+
   private publish(lane: Lane, e: InFlight): void {
     lane.inflight++;
+    if (e.held) {
+      lane.inflightHeld++;
+      e.epoch = lane.heldEpoch;
+    }
     e.lane = lane;
     e.engine = this;
     // Callback style with shared option objects: no Promise, closure or options object per message.
@@ -299,8 +352,9 @@ export class BridgeEngine {
   }
 
   /** A publish of `lane` completed (target acknowledged, or failed). */
-  settled(lane: Lane, e: OutboxEntry, err?: Error): void {
+  settled(lane: Lane, e: InFlight, err?: Error): void {
     lane.inflight--;
+    if (e.held && e.epoch === lane.heldEpoch) lane.inflightHeld--;
     if (err) {
       if (this.closed || err instanceof ConnectionClosedError) return; // closing: the source redelivers unacknowledged messages
       this.counters.drop(e.rule, 'error');
@@ -318,12 +372,13 @@ export class BridgeEngine {
   private pump(lane: Lane): void {
     if (this.closed) return;
     const now = Date.now();
-    if (this.drainRate > 0) {
+    const paced = lane.catchUp && this.drainRate > 0;
+    if (paced) {
       lane.tokens = Math.min(Math.max(1, this.drainRate / 10), lane.tokens + ((now - lane.lastRefill) * this.drainRate) / 1000);
       lane.lastRefill = now;
     }
     while (lane.outbox.length && lane.to.state === 'connected' && lane.inflight < this.maxInflight) {
-      if (this.drainRate > 0) {
+      if (paced) {
         if (lane.tokens < 1) break;
         lane.tokens--;
       }
@@ -331,6 +386,8 @@ export class BridgeEngine {
       if (!e) break;
       this.publish(lane, e);
     }
+    // The backlog is through: live traffic flows at full speed again.
+    if (!lane.outbox.length) lane.catchUp = false;
     if (lane.paused && lane.outbox.length <= this.lowWater) {
       lane.paused = false;
       lane.from.resumeIncoming();
@@ -387,6 +444,7 @@ export class BridgeEngine {
       unmatched: this.counters.unmatched,
       retainedSkipped: this.retainedSkipped,
       resent: this.resent,
+      redelivery: { ...this.redelivery },
       queue: { toTarget: q(this.lanes.target), toSource: q(this.lanes.source) },
       connections: { source: this.conns.source.state, target: this.conns.target.state },
     };
@@ -425,6 +483,8 @@ function noop(): void {}
 interface InFlight extends OutboxEntry {
   lane?: Lane;
   engine?: BridgeEngine;
+  /** `heldEpoch` of its lane when handed over (a resumed source session starts a new one). */
+  epoch?: number;
 }
 
 function published(e: InFlight, err?: Error): void {

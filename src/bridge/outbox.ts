@@ -25,6 +25,8 @@ export interface OutboxEntry {
   expires: number;
   /** Acknowledges the source message(s) behind this entry (not persisted; absent after a restart). */
   ack?: () => void;
+  /** The source message is QoS 1 and not yet acknowledged: a resumed source session redelivers it (not persisted). */
+  held?: boolean;
   /** Journal id (persistence only). */
   id?: number;
 }
@@ -155,6 +157,25 @@ export class Outbox {
     this.write(JSON.stringify({ '-': e.id }));
     e.id = undefined;
     this.removedSinceCompact++;
+  }
+
+  /** Removes the waiting entries for which `test` is true (order kept, journal updated); returns how many. */
+  removeWhere(test: (e: OutboxEntry) => boolean): number {
+    const kept: (OutboxEntry | undefined)[] = [];
+    let removed = 0;
+    for (let i = this.head; i < this.items.length; i++) {
+      const e = this.items[i]!;
+      if (!test(e)) {
+        kept.push(e);
+        continue;
+      }
+      removed++;
+      this.bytesUsed -= entryBytes(e);
+      this.done(e);
+    }
+    this.items = kept;
+    this.head = 0;
+    return removed;
   }
 
   /** Drop every entry (policy change / close without persistence). */
