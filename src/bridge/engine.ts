@@ -65,8 +65,17 @@ export interface BridgeStats {
    * most `resent` + `redelivery.inflight`.
    */
   redelivery: { returned: number; inflight: number };
-  queue: { toTarget: { depth: number; bytes: number; inflight: number }; toSource: { depth: number; bytes: number; inflight: number } };
+  /** Per direction: waiting messages and bytes, publishes in flight, and whether a backlog drains at drainRate. */
+  queue: { toTarget: QueueStats; toSource: QueueStats };
   connections: { source: string; target: string };
+}
+
+export interface QueueStats {
+  depth: number;
+  bytes: number;
+  inflight: number;
+  /** Draining a backlog left by an outage at `drainRate` (live traffic is never paced). */
+  pacing: boolean;
 }
 
 interface Lane {
@@ -82,6 +91,10 @@ interface Lane {
   /** Draining a backlog left by an outage (paced by drainRate) until the outbox is empty again. */
   catchUp: boolean;
   heldEpoch: number;
+  /** Taken out of the outbox when the sending connection dropped: the resumed session decides (resumeSession). */
+  parked: OutboxEntry[];
+  /** In flight with a pending source acknowledgement when the sending connection dropped. */
+  lostInflight: number;
   tokens: number;
   lastRefill: number;
   timer?: NodeJS.Timeout;
@@ -150,6 +163,8 @@ export class BridgeEngine {
       inflightHeld: 0,
       catchUp: false,
       heldEpoch: 0,
+      parked: [],
+      lostInflight: 0,
       tokens: 0,
       lastRefill: Date.now(),
       outbox: new Outbox({
@@ -183,11 +198,13 @@ export class BridgeEngine {
       };
       this.on(conn, 'connected', onConnected);
       // A new client of the sending side reads again (see pauseIncoming); the next push into a full outbox
-      // pauses it again. A resumed session redelivers what we had not acknowledged: see resumeSession.
+      // pauses it again. A resumed session redelivers what we had not acknowledged: see parkHeld.
       this.on(conn, 'session', (present: boolean) => {
         this.lanes[other].paused = false;
-        if (present) this.resumeSession(this.lanes[other]);
+        this.resumeSession(this.lanes[other], present);
       });
+      this.on(conn, 'disconnected', () => this.parkHeld(this.lanes[other]));
+      this.on(conn, 'refused', () => this.parkHeld(this.lanes[other]));
       this.on(conn, 'requeued', (n: number) => (this.resent += n));
       const handler = (topic: string, payload: Buffer, packet: IPublishPacket, ack?: Ack) => this.handle(side, topic, payload, packet, ack);
       const seen = new Set<string>();
@@ -324,19 +341,36 @@ export class BridgeEngine {
   }
 
   /**
-   * The sending broker resumed our persistent session: it redelivers every message we had not acknowledged, so
-   * the waiting copies of those leave the outbox (forwarding both would duplicate each). Those already handed to
-   * the other side cannot be called back: each can arrive twice (counted). Entries without a pending source
-   * acknowledgement (QoS 0, restored from the journal, clean source session) stay.
+   * The sending connection dropped: the acknowledgements of what we read on it can no longer be sent, so its
+   * broker will redeliver those messages if it keeps our session. Forwarding the waiting copies as well would
+   * duplicate each, so they leave the outbox until the next CONNACK says whether the session was kept
+   * (resumeSession). Those already handed to the other side cannot be called back: each can arrive twice.
    */
-  private resumeSession(lane: Lane): void {
-    const returned = lane.outbox.removeWhere((e) => e.held === true);
-    this.redelivery.returned += returned;
-    this.redelivery.inflight += lane.inflightHeld;
+  private parkHeld(lane: Lane): void {
+    for (const e of lane.outbox.removeWhere((x) => x.held === true)) lane.parked.push(e);
+    lane.lostInflight += lane.inflightHeld;
     lane.inflightHeld = 0;
-    // Their acknowledgements went with the old connection: the in-flight ones must not count again.
-    lane.heldEpoch++;
-    if (lane.paused && lane.outbox.length <= this.lowWater) lane.paused = false;
+    lane.heldEpoch++; // the ones in flight now must not count again when they complete
+  }
+
+  /**
+   * Session kept (`present`): the broker redelivers every parked message, the parked copies are dropped (counted
+   * as `redelivery.returned`, not as drops) and the in-flight ones are possible duplicates. Session lost (a broker
+   * without persistence, a clean session): the parked messages are the only copies and go back to the head of the
+   * outbox, in order.
+   */
+  private resumeSession(lane: Lane, present: boolean): void {
+    const parked = lane.parked;
+    lane.parked = [];
+    if (present) {
+      for (const e of parked) lane.outbox.done(e);
+      this.redelivery.returned += parked.length;
+      this.redelivery.inflight += lane.lostInflight;
+    } else {
+      lane.outbox.prepend(parked);
+    }
+    lane.lostInflight = 0;
+    if (lane.outbox.length) this.schedule(lane);
   }
 
   private publish(lane: Lane, e: InFlight): void {
@@ -437,7 +471,7 @@ export class BridgeEngine {
   }
 
   stats(): BridgeStats {
-    const q = (l: Lane) => ({ depth: l.outbox.length, bytes: l.outbox.bytes, inflight: l.inflight });
+    const q = (l: Lane): QueueStats => ({ depth: l.outbox.length + l.parked.length, bytes: l.outbox.bytes, inflight: l.inflight, pacing: l.catchUp });
     return {
       rules: this.counters.snapshot(),
       totals: this.counters.totals(),
@@ -464,7 +498,7 @@ export class BridgeEngine {
       if (l.paused) l.from.resumeIncoming();
       clearTimeout(l.timer);
       l.timer = undefined;
-      if (!this.options.outbox?.file) discarded += l.outbox.length;
+      if (!this.options.outbox?.file) discarded += l.outbox.length + l.parked.length;
       l.outbox.close();
     }
     if (discarded) this.options.onWarn?.(`${discarded} message(s) waiting in the outbox were discarded when the bridge stopped (keep the outbox on disk to keep them)`);

@@ -159,23 +159,37 @@ export class Outbox {
     this.removedSinceCompact++;
   }
 
-  /** Removes the waiting entries for which `test` is true (order kept, journal updated); returns how many. */
-  removeWhere(test: (e: OutboxEntry) => boolean): number {
+  /**
+   * Takes the waiting entries for which `test` is true out of the queue (order kept) and returns them. They stay
+   * in the journal (`unshift` puts them back, `done` removes them).
+   */
+  removeWhere(test: (e: OutboxEntry) => boolean): OutboxEntry[] {
     const kept: (OutboxEntry | undefined)[] = [];
-    let removed = 0;
+    const removed: OutboxEntry[] = [];
     for (let i = this.head; i < this.items.length; i++) {
       const e = this.items[i]!;
       if (!test(e)) {
         kept.push(e);
         continue;
       }
-      removed++;
+      removed.push(e);
       this.bytesUsed -= entryBytes(e);
-      this.done(e);
+      if (e.id !== undefined) this.handedOver.set(e.id, e); // kept in the journal across compaction
     }
     this.items = kept;
     this.head = 0;
     return removed;
+  }
+
+  /** Puts entries taken by `removeWhere` back at the head, in their order. */
+  prepend(entries: OutboxEntry[]): void {
+    if (!entries.length) return;
+    this.items = (entries as (OutboxEntry | undefined)[]).concat(this.items.slice(this.head));
+    this.head = 0;
+    for (const e of entries) {
+      this.bytesUsed += entryBytes(e);
+      if (e.id !== undefined) this.handedOver.delete(e.id);
+    }
   }
 
   /** Drop every entry (policy change / close without persistence). */
