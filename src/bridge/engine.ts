@@ -25,6 +25,9 @@ import { LoopBreaker, contentHash } from './loop';
 import { Outbox, type OutboxEntry, type OverflowPolicy } from './outbox';
 import { applyQos, findRule, renderTopic, subscribeQos, type CompiledRule, type RuleSet, type Side } from './rules';
 
+/** The settings a new node gets in the editor (editor.html `defaults` must say the same; the runtime falls back to these). */
+export const BRIDGE_DEFAULTS = Object.freeze({ outboxMessages: 10000, outboxKB: 10240, policy: 'stop-consuming' as const, drainRate: 5000, maxInflight: 1000 });
+
 export interface EngineOptions {
   rules: RuleSet;
   source: MqttConnection;
