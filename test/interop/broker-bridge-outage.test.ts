@@ -37,10 +37,14 @@ async function bridge(A: Mosquitto, B: Mosquitto, id: string, policy: OverflowPo
     maxInflight: BRIDGE_DEFAULTS.maxInflight,
     drainRate: BRIDGE_DEFAULTS.drainRate,
   });
+  let sourceLost = 0;
+  s.on('disconnected', () => sourceLost++);
   await engine.start();
   await until(() => s.state === 'connected' && t.state === 'connected', 10_000, 'bridge connected');
   return {
     engine,
+    /** Times the source connection dropped (its broker was not restarted: there is no reason to). */
+    sourceLost: () => sourceLost,
     async close() {
       await engine.close();
       await s.close();
@@ -136,6 +140,7 @@ describe('broker-bridge through outages (issue #14)', { skip, concurrency: false
       console.log(`# 200k through an outage: ${out.copies.size} at the sink in ${((Date.now() - started) / 1000).toFixed(0)} s after the target came back, duplicates ${out.duplicates()}, dropped ${JSON.stringify(st.totals.dropped)}`);
       assert.equal(out.firstMissing(N), -1, `none lost (first missing #${out.firstMissing(N)}, ${N - out.copies.size} missing)`);
       assert.deepEqual(st.totals.dropped, { unmapped: 0, loop: 0, expired: 0, 'queue-full': 0, error: 0, skipped: 0 }, 'nothing dropped');
+      assert.equal(b.sourceLost(), 0, 'the source connection stayed up while draining (keepalive 10 s)');
       assert.equal(out.duplicates(), 0, 'no duplicates without a restart of a broker');
     } finally {
       await b.close();
