@@ -378,6 +378,7 @@ export class BridgeEngine {
 
   private publish(lane: Lane, e: InFlight): void {
     lane.inflight++;
+    e.handedOver = true;
     if (e.held) {
       lane.inflightHeld++;
       e.epoch = lane.heldEpoch;
