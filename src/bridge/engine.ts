@@ -8,8 +8,11 @@
  *   dropped for a counted reason (unmapped, loop, expired, queue-full, error). Nothing is dropped silently.
  * - Fast path: while the target is connected, nothing waits in the outbox and fewer than `maxInflight` publishes
  *   are unacknowledged, a message is handed to the target connection at once. Otherwise it waits in the bounded
- *   outbox (policy, TTL, optional journal), which drains in order at `drainRate` messages/s once the target
- *   connection is back (the connection counts as connected only after its subscriptions were confirmed).
+ *   outbox (policy, TTL, optional journal), which drains in order within the in-flight window. Only a backlog
+ *   left by an outage is paced at `drainRate` messages/s: from the target's reconnect until the outbox is empty
+ *   (the connection counts as connected only after its subscriptions were confirmed); live traffic never is.
+ * - Source session: when the sending connection drops, waiting messages whose acknowledgement it took are parked;
+ *   the next CONNACK decides (session kept: the broker redelivers them, the copies go; lost: they go back).
  * - Loops: only when rules listen on BOTH sides, two content windows (see loop.ts): our own publishes coming back
  *   (echo) and reflections of what a side just sent us. On MQTT 5 connections subscriptions also ask for No-Local.
  * - Retained replays: a message delivered with the retain flag within REPLAY_WINDOW_MS of a (re)connect of its
@@ -35,7 +38,7 @@ export interface EngineOptions {
   outbox?: { maxMessages?: number; maxBytes?: number; policy?: OverflowPolicy; ttlMs?: number; file?: string };
   /** Unacknowledged publishes per direction before messages wait in the outbox. */
   maxInflight?: number;
-  /** Outbox drain rate after a reconnect (messages/s; 0 = only bounded by maxInflight). */
+  /** Pace of the backlog after a target outage (messages/s; 0 = only bounded by maxInflight). Never live traffic. */
   drainRate?: number;
   loopWindowMs?: number;
   /** Forward every n-th forwarded message to `onSample` (0 = off). */
