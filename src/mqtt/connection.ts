@@ -367,12 +367,22 @@ export class MqttConnection extends EventEmitter {
     if (o.manualAcks) this.deferAck(client);
     this.client = client;
     this.connackCode = undefined;
-    client.on('connect', () => {
+    client.on('connect', (connack) => {
+      // Synchronous, before MQTT.js handles the next packet (a persistent session's redeliveries follow at once).
+      this.emit('session', !!connack?.sessionPresent);
       if (o.noDelay) (client as unknown as { stream?: { setNoDelay?: (v: boolean) => void } }).stream?.setNoDelay?.(true);
       void this.onConnect(client);
     });
     client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet));
     client.on('packetreceive', (packet) => {
+      // MQTT.js counts only acknowledgements and PINGRESP as signs of life. A subscriber reading a long backlog
+      // (a bridge draining a persistent session) gets its PINGRESP only behind every PUBLISH the broker queued
+      // before it, and MQTT.js would end a connection that is delivering all the time. Incoming PUBLISHes count
+      // too: the ping timer goes back one step, so PINGREQs still go out (the broker's keepalive) but no timeout.
+      if (packet.cmd === 'publish') {
+        const k = (client as unknown as { keepaliveManager?: { counter: number } | null }).keepaliveManager;
+        if (k && k.counter > 1) k.counter = 1;
+      }
       // A second CONNACK with a refusal on an open connection (Cumulocity does that) arrives as a protocol
       // error in MQTT.js; keep the platform's code from the raw packet.
       if (packet.cmd === 'connack' && packet.returnCode) this.connackCode = packet.returnCode;
