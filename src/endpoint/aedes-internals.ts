@@ -69,3 +69,9 @@ export function skipRouting(broker: Aedes, skip: (topic: string) => boolean): vo
     route(packet, client, done);
   };
 }
+
+/** Bytes waiting in the user-space write buffer of a client's stream. */
+export function queuedBytes(client: Client): number {
+  const n = (client.conn as { writableLength?: number } | undefined)?.writableLength;
+  return typeof n === 'number' ? n : 0;
+}
