@@ -15,8 +15,8 @@ import type * as tls from 'node:tls';
 import type { Aedes, AedesPublishPacket, Client } from 'aedes' with { 'resolution-mode': 'import' };
 import { MAX_PUBLISH_BYTES } from '../smartrest/limits';
 import { SERVICE_PREFIX } from './acl';
-import { certificateName, clientStream, limitPacketLength, remoteAddress, skipRouting } from './aedes-internals';
-import { authenticate, AuthRefusal, LoginBrake, type BrakePolicy, type BrakeStats, type Session } from './auth';
+import { certificateName, clientStream, limitPacketLength, remoteAddress, renameClient, skipRouting } from './aedes-internals';
+import { authenticate, AuthRefusal, BOOTSTRAP_TENANT, LoginBrake, type BrakePolicy, type BrakeStats, type Session } from './auth';
 import { DEFAULT_DELIVERY_LIMITS, Delivery, type DeliveryLimits, type OperationRequest } from './delivery';
 import type { Inventory } from './inventory';
 import { Listeners, type EndpointAddresses } from './listeners';
@@ -280,6 +280,8 @@ export class EndpointServer extends EventEmitter {
       },
     );
     if (client.closed) throw new AuthRefusal(3, 'connection closed during authentication');
+    // Bootstrap sessions live in their own namespace, also in aedes' client table (see renameClient).
+    if (session.role === 'bootstrap') renameClient(client, `${BOOTSTRAP_TENANT}/${info.clientId}`);
     this.open(client, session);
   }
 
