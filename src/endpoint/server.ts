@@ -184,7 +184,8 @@ export class EndpointServer extends EventEmitter {
     const broker = await Aedes.createBroker({
       // Keep the $SYS heartbeat out of the way; nobody here can subscribe to it.
       heartbeatInterval: 3_600_000,
-      drainTimeout: 10_000,
+      // aedes' own check, for a connection whose socket stays full (QoS 0 deliveries); delivery.ts watches QoS 1.
+      drainTimeout: { ...DEFAULT_DELIVERY_LIMITS, ...this.options.limits }.drainTimeoutMs,
       concurrency: 1000,
       connectTimeout: this.options.connectTimeoutMs ?? 10_000,
       preConnect: (client, packet, cb) => {

@@ -44,7 +44,8 @@ function flow(port: number) {
   ];
 }
 
-const CREDS = { ep: { bootstrapPassword: BOOT.password, devices: `${DEV.id}:${DEV.password} ${OTHER.id}:${OTHER.password}` } };
+/** dev3 is registered but never publishes: it has no inventory entry a device could adopt. */
+const CREDS = { ep: { bootstrapPassword: BOOT.password, devices: `${DEV.id}:${DEV.password} ${OTHER.id}:${OTHER.password} dev3:dev3-pw` } };
 
 let port = 0;
 let userDir: string;
@@ -306,6 +307,11 @@ describe('c8y-endpoint security: bad records and ids', { timeout: 90_000 }, () =
     assert.match(await devIn.next('s/e', (p) => /dev2-kid is already/.test(p)), /^41,101,/);
     await dev.publishAsync('s/us/dev2-kid', '200,c8y_T,T,1', { qos: 1 });
     await devIn.next('s/e', (p) => /may not act on dev2-kid/.test(p));
+    await dev.publishAsync('s/us/dev3', '114,c8y_Evil', { qos: 1 });
+    await devIn.next('s/e', (p) => /may not act on dev3/.test(p));
+    await dev.publishAsync('s/us', '101,dev3,Mine', { qos: 1 });
+    await devIn.next('s/e', (p) => /^41,101,dev3 is a registered device/.test(p));
+    assert.equal(t.server.inventory.get('dev3'), undefined);
     for (const bad of ['a/b', 'a+b', 'a#', '../x', 'x'.repeat(129)]) {
       await dev.publishAsync('s/us', `101,${bad},Bad`, { qos: 1 });
       await devIn.next('s/e', (p) => p.startsWith('41,101') && p.includes(bad.slice(0, 20)), 3000);
