@@ -10,14 +10,14 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { helper, catchNode, collect, TAB, settle } from '../support/flow';
+import { helper, catchNode, TAB, settle } from '../support/flow';
+import { loadEndpointFlow } from '../support/endpoint-flow';
 import { freePort, until } from '../support/broker';
 import { connectPacket, deviceClients, inbox, rawConnection } from '../support/endpoint';
 import endpointNode = require('../../src/nodes/c8y-endpoint/runtime');
 import inNode = require('../../src/nodes/c8y-endpoint-in/runtime');
 import outNode = require('../../src/nodes/c8y-endpoint-out/runtime');
 import registrationNode = require('../../src/nodes/c8y-endpoint-registration/runtime');
-import type { C8yEndpointNode } from '../../src/nodes/c8y-endpoint/types';
 import type { LoginRefusal } from '../../src/endpoint/server';
 import { maxPayloadBytes } from '../../src/smartrest/limits';
 
@@ -54,17 +54,7 @@ const device = (d: { id: string; password: string }, password = d.password) => (
 
 async function setup() {
   port = await freePort();
-  await helper.load(nodes, flow(port), CREDS);
-  const ep = helper.getNode('ep') as unknown as C8yEndpointNode;
-  await until(() => ep.server()?.addresses.mqtt === port, 5000, 'endpoint listening');
-  return {
-    ep,
-    server: ep.server()!,
-    records: collect(helper.getNode('records')),
-    ops: collect(helper.getNode('ops')),
-    requests: collect(helper.getNode('requests')),
-    caught: collect(helper.getNode('caught')),
-  };
+  return loadEndpointFlow(nodes, flow(port), CREDS, port, ['records', 'ops', 'requests', 'caught'] as const);
 }
 
 /** Bootstrap connection that polls s/ucr every 100 ms until stopped. */
