@@ -123,6 +123,7 @@ export class EndpointServer extends EventEmitter {
       // Not mirrored to the service account (writeTo): the password is for the device alone.
       sendCredentials: (client, line) => void this.delivery.writeTo(client, 's/dcr', line, 1),
       problem: (p, s, client) => this.delivery.problem(p, s, client),
+      tell: (p, s, client) => void this.delivery.tell(p, s, client),
       isClosing: () => this.closing !== undefined,
       emit,
     });
