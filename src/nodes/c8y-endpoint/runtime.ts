@@ -7,6 +7,10 @@
  *   so a redeployed endpoint can bind the same port; closing takes at most ~3 s.
  * - A port that cannot be bound is retried every 5 s while users exist (e.g. another program still holds it).
  * - Device credentials persist under the Node-RED user dir; secrets only in credentials.
+ * - Limits (login brake, outbound queue, drain and CONNECT timeouts) come from `c8yEndpoint` in settings.js, as
+ *   core's MQTT nodes take `mqttReconnectTime`; the defaults are documented in the README.
+ * - Refused logins are counted in the status and summed up in the log at most once a minute (user name and
+ *   address, never a password).
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -14,12 +18,27 @@ import type { NodeAPI, NodeStatus } from 'node-red';
 import type { TlsOptions } from 'node:tls';
 import { DeviceRegistry, parseStaticDevices } from '../../endpoint/registry';
 import { Inventory } from '../../endpoint/inventory';
-import { EndpointServer, type ClientCounts } from '../../endpoint/server';
+import { EndpointServer, type ClientCounts, type EndpointOptions, type LoginRefusal } from '../../endpoint/server';
 import { errorText, shortText } from '../shared/errors';
 import type { C8yEndpointConfig, C8yEndpointCredentials, C8yEndpointNode, EndpointUser } from './types';
 
 const RETRY_MS = 5000;
 const IDLE_STOP_MS = 1000;
+/** Refused logins and overflows are summed up in the log at most this often. */
+const LOG_EVERY_MS = 60_000;
+
+/** `c8yEndpoint` in settings.js: limits for every endpoint of this Node-RED. */
+type EndpointSettings = Pick<EndpointOptions, 'brake' | 'limits' | 'connectTimeoutMs'>;
+
+function endpointSettings(value: unknown): EndpointSettings {
+  if (!value || typeof value !== 'object') return {};
+  const v = value as Record<string, unknown>;
+  const out: EndpointSettings = {};
+  if (v.brake === false || (v.brake && typeof v.brake === 'object')) out.brake = v.brake as EndpointSettings['brake'];
+  if (v.limits && typeof v.limits === 'object') out.limits = v.limits as EndpointSettings['limits'];
+  if (typeof v.connectTimeoutMs === 'number' && v.connectTimeoutMs > 0) out.connectTimeoutMs = v.connectTimeoutMs;
+  return out;
+}
 
 function portOf(value: unknown, fallback: number): number {
   if (value === '' || value === undefined || value === null) return fallback;
@@ -59,7 +78,43 @@ export = function register(RED: NodeAPI): void {
       const a = server.addresses;
       const ports = [a.mqtt !== undefined ? `${a.mqtt}` : '', a.tls !== undefined ? `tls ${a.tls}` : '', a.ws !== undefined ? `ws ${a.ws}` : ''].filter(Boolean).join(', ');
       const c = counts ?? server.clientCounts();
-      setStatus({ fill: 'green', shape: 'dot', text: `${host}:${ports} · ${c.devices} device${c.devices === 1 ? '' : 's'}${c.bootstrap ? ` · ${c.bootstrap} registering` : ''}` });
+      const refused = server.loginStats().refused;
+      setStatus({
+        fill: 'green',
+        shape: 'dot',
+        text: `${host}:${ports} · ${c.devices} device${c.devices === 1 ? '' : 's'}${c.bootstrap ? ` · ${c.bootstrap} registering` : ''}${refused ? ` · ${refused} refused` : ''}`,
+      });
+    }
+
+    // Log summaries: the first event of a quiet period is logged at once, the rest summed up a minute later.
+    const pendingLog = { refused: 0, braked: 0, last: '', overflow: 0, lastOverflow: '' };
+    let logTimer: NodeJS.Timeout | undefined;
+    function flushLog() {
+      logTimer = undefined;
+      if (pendingLog.refused) {
+        node.warn(`${pendingLog.refused} login${pendingLog.refused === 1 ? '' : 's'} refused (${pendingLog.braked} by the login brake); last: ${pendingLog.last}`);
+      }
+      if (pendingLog.overflow) node.warn(`${pendingLog.overflow} downstream line${pendingLog.overflow === 1 ? '' : 's'} not delivered; last: ${pendingLog.lastOverflow}`);
+      const logged = pendingLog.refused + pendingLog.overflow > 0;
+      Object.assign(pendingLog, { refused: 0, braked: 0, overflow: 0 });
+      // Keep the timer while events come, so that a steady attack is one line a minute.
+      if (logged) logTimer = setTimeout(flushLog, LOG_EVERY_MS);
+    }
+    function logLater() {
+      if (!logTimer) flushLog();
+    }
+    let statusTimer: NodeJS.Timeout | undefined;
+    function refused(r: LoginRefusal) {
+      node.debug(`refused connection ${JSON.stringify(r.clientId ?? '')} from ${r.remoteAddress ?? '?'}: CONNACK ${r.code} (${r.reason})`);
+      pendingLog.refused++;
+      if (r.braked) pendingLog.braked++;
+      pendingLog.last = `user ${JSON.stringify(r.username ?? '')} from ${r.remoteAddress ?? '?'}: ${r.reason}`;
+      logLater();
+      // The status is redrawn at most once a second under a flood of refusals.
+      statusTimer ??= setTimeout(() => {
+        statusTimer = undefined;
+        listening();
+      }, 1000);
     }
 
     async function start(): Promise<void> {
@@ -92,6 +147,7 @@ export = function register(RED: NodeAPI): void {
           const service = config.serviceUser && creds.servicePassword ? { username: config.serviceUser.trim(), password: creds.servicePassword } : null;
           const bootstrap = creds.bootstrapPassword ? { username: (config.bootstrapUser || 'devicebootstrap').trim(), password: creds.bootstrapPassword } : null;
           s = await EndpointServer.start({
+            ...endpointSettings((RED.settings as unknown as { c8yEndpoint?: unknown }).c8yEndpoint),
             host,
             port: portOf(config.port, 1883),
             tls: tlsOptions ? { port: portOf(config.tlsPort, 8883), options: tlsOptions } : null,
@@ -108,9 +164,12 @@ export = function register(RED: NodeAPI): void {
           }
           server = s;
           s.on('clients', listening);
-          s.on('refused', (r: { clientId?: string; code: number; reason: string; remoteAddress?: string }) =>
-            node.debug(`refused connection ${JSON.stringify(r.clientId ?? '')} from ${r.remoteAddress ?? '?'}: CONNACK ${r.code} (${r.reason})`),
-          );
+          s.on('refused', refused);
+          s.on('overflow', (o: { device: string; topic: string; reason: string }) => {
+            pendingLog.overflow++;
+            pendingLog.lastOverflow = `device ${o.device}${o.topic ? ` on ${o.topic}` : ''}: ${o.reason}`;
+            logLater();
+          });
           for (const entry of users.values()) entry.detach = entry.user.attach(s);
           node.log(`listening on ${host} ${JSON.stringify(s.addresses)}, tenant ${tenant}`);
           listening();
@@ -138,7 +197,9 @@ export = function register(RED: NodeAPI): void {
     async function stop(): Promise<void> {
       if (retryTimer) clearTimeout(retryTimer);
       if (idleTimer) clearTimeout(idleTimer);
-      retryTimer = idleTimer = undefined;
+      if (logTimer) clearTimeout(logTimer);
+      if (statusTimer) clearTimeout(statusTimer);
+      retryTimer = idleTimer = logTimer = statusTimer = undefined;
       if (starting) await starting;
       const s = server;
       server = undefined;
