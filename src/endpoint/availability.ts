@@ -61,6 +61,12 @@ export class AvailabilityTracker {
     return e && { connected: e.connected, intervalMinutes: e.intervalMs / 60_000, ...(e.available !== undefined ? { available: e.available } : {}) };
   }
 
+  /** Time of the device's last message (ISO 8601), when it is tracked. */
+  lastMessage(device: string): string | undefined {
+    const e = this.entries.get(device);
+    return e && new Date(e.lastMessage).toISOString();
+  }
+
   connected(device: string): void {
     const e = this.entry(device);
     if (e.connected) return;

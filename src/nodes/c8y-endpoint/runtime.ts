@@ -7,6 +7,9 @@
  *   so a redeployed endpoint can bind the same port; closing takes at most ~3 s.
  * - A port that cannot be bound is retried every 5 s while users exist (e.g. another program still holds it).
  * - Device credentials persist under the Node-RED user dir; secrets only in credentials.
+ * - Open operations and their id sequence persist beside them through a FileStore (`<prefix>-operations.json`,
+ *   `<prefix>-sequences.json`); operations dropped when they are loaded are reported once the nodes listen.
+ * - The status shows the devices online (live connections) and the monitored devices that are unavailable.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,11 +18,14 @@ import type { TlsOptions } from 'node:tls';
 import { DeviceRegistry, parseStaticDevices } from '../../endpoint/registry';
 import { Inventory } from '../../endpoint/inventory';
 import { EndpointServer, type ClientCounts } from '../../endpoint/server';
+import { FileStore } from '../../endpoint/store-file';
 import { errorText, shortText } from '../shared/errors';
 import type { C8yEndpointConfig, C8yEndpointCredentials, C8yEndpointNode, EndpointUser } from './types';
 
 const RETRY_MS = 5000;
 const IDLE_STOP_MS = 1000;
+/** Availability changes refresh the status at most this often (a sweep may change thousands at once). */
+const STATUS_THROTTLE_MS = 1000;
 
 function portOf(value: unknown, fallback: number): number {
   if (value === '' || value === undefined || value === null) return fallback;
@@ -47,7 +53,10 @@ export = function register(RED: NodeAPI): void {
 
     const userDir = (RED.settings as unknown as { userDir?: string }).userDir || path.join(os.tmpdir(), 'node-red-c8y-endpoint');
     const base = config.registryFile ? path.resolve(userDir, config.registryFile) : path.join(userDir, 'c8y-endpoint', `${node.id}-devices.json`);
-    const inventoryFile = base.replace(/(\.json)?$/, '').replace(/-devices$/, '') + '-inventory.json';
+    const prefix = base.replace(/(\.json)?$/, '').replace(/-devices$/, '');
+    const inventoryFile = prefix + '-inventory.json';
+    let store: FileStore | undefined;
+    let statusTimer: NodeJS.Timeout | undefined;
 
     function setStatus(s: NodeStatus) {
       status = s;
@@ -59,7 +68,16 @@ export = function register(RED: NodeAPI): void {
       const a = server.addresses;
       const ports = [a.mqtt !== undefined ? `${a.mqtt}` : '', a.tls !== undefined ? `tls ${a.tls}` : '', a.ws !== undefined ? `ws ${a.ws}` : ''].filter(Boolean).join(', ');
       const c = counts ?? server.clientCounts();
-      setStatus({ fill: 'green', shape: 'dot', text: `${host}:${ports} · ${c.devices} device${c.devices === 1 ? '' : 's'}${c.bootstrap ? ` · ${c.bootstrap} registering` : ''}` });
+      const { online, unavailable } = server.onlineCounts();
+      setStatus({ fill: 'green', shape: 'dot', text: `${host}:${ports} · ${online} online${unavailable ? ` · ${unavailable} unavailable` : ''}${c.bootstrap ? ` · ${c.bootstrap} registering` : ''}` });
+    }
+
+    function availabilityChanged() {
+      if (statusTimer) return;
+      statusTimer = setTimeout(() => {
+        statusTimer = undefined;
+        listening();
+      }, STATUS_THROTTLE_MS);
     }
 
     async function start(): Promise<void> {
@@ -91,7 +109,10 @@ export = function register(RED: NodeAPI): void {
           }
           const service = config.serviceUser && creds.servicePassword ? { username: config.serviceUser.trim(), password: creds.servicePassword } : null;
           const bootstrap = creds.bootstrapPassword ? { username: (config.bootstrapUser || 'devicebootstrap').trim(), password: creds.bootstrapPassword } : null;
+          // A fresh store per start: the previous one was closed (flushed) by stop().
+          store = new FileStore(prefix);
           s = await EndpointServer.start({
+            store,
             host,
             port: portOf(config.port, 1883),
             tls: tlsOptions ? { port: portOf(config.tlsPort, 8883), options: tlsOptions } : null,
@@ -108,14 +129,22 @@ export = function register(RED: NodeAPI): void {
           }
           server = s;
           s.on('clients', listening);
+          s.on('availability', availabilityChanged);
+          s.on('store-error', (err: Error) => node.warn(`endpoint: operations are not saved: ${errorText(err)}`));
           s.on('refused', (r: { clientId?: string; code: number; reason: string; remoteAddress?: string }) =>
             node.debug(`refused connection ${JSON.stringify(r.clientId ?? '')} from ${r.remoteAddress ?? '?'}: CONNACK ${r.code} (${r.reason})`),
           );
           for (const entry of users.values()) entry.detach = entry.user.attach(s);
+          s.announceDropped();
           node.log(`listening on ${host} ${JSON.stringify(s.addresses)}, tenant ${tenant}`);
           listening();
         } catch (err) {
           if (s && s !== server) await s.close().catch(() => undefined);
+          if (!server) {
+            const st = store;
+            store = undefined;
+            await st?.close().catch(() => undefined);
+          }
           const text = errorText(err);
           // One error per distinct problem, not one every retry.
           if (text !== lastStartError) node.error(`endpoint: ${text}`);
@@ -146,10 +175,15 @@ export = function register(RED: NodeAPI): void {
         entry.detach?.();
         entry.detach = undefined;
       }
+      if (statusTimer) clearTimeout(statusTimer);
+      statusTimer = undefined;
       if (s) {
         s.removeAllListeners();
         await s.close();
       }
+      const st = store;
+      store = undefined;
+      await st?.close().catch((err: Error) => node.warn(`endpoint: cannot save operations: ${errorText(err)}`));
     }
 
     node.register = (user: EndpointUser) => {
