@@ -46,6 +46,11 @@ export class AvailabilityTracker {
     public now: () => number = Date.now,
   ) {}
 
+  /** Devices tracked (connected or monitored). */
+  get size(): number {
+    return this.entries.size;
+  }
+
   /** Devices with a live connection. */
   get connectedCount(): number {
     return this.online;
@@ -121,6 +126,11 @@ export class AvailabilityTracker {
     this.stop();
     this.timer = setInterval(() => this.sweep(), everyMs);
     this.timer.unref();
+  }
+
+  /** True while the sweep timer runs. */
+  get running(): boolean {
+    return this.timer !== undefined;
   }
 
   stop(): void {

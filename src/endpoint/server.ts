@@ -22,7 +22,7 @@ import { certificateName, clientStream, endedBy, isWill, limitPacketLength, remo
 import { authenticate, AuthRefusal, type Session } from './auth';
 import { AvailabilityTracker, type AvailabilityChange } from './availability';
 import { Delivery, type OperationRequest } from './delivery';
-import type { Inventory } from './inventory';
+import { InventoryLimitError, type Inventory } from './inventory';
 import { Listeners, type EndpointAddresses } from './listeners';
 import { OperationStore, type Operation } from './operations';
 import { Registration, type RegistrationRequest } from './registration';
@@ -320,10 +320,12 @@ export class EndpointServer extends EventEmitter {
         if (e.child !== undefined) inventory.ensureChild(e.device, e.child);
         else inventory.ensureDevice(e.device);
         inventory.setFragments(target, { c8y_RequiredAvailability: { responseInterval: Number.isFinite(minutes) ? minutes : 0 } });
-      } catch {
-        // Inventory bound reached: routing refuses the publish with 41; the interval is tracked in memory only.
+        // Only devices the inventory holds are tracked, so its bounds bound the tracker too.
+        this.availability.requiredInterval(target, minutes);
+      } catch (err) {
+        // Inventory bound reached: routing refuses the publish with 41 and the interval is not tracked.
+        if (!(err instanceof InventoryLimitError)) throw err;
       }
-      this.availability.requiredInterval(target, minutes);
     }
     this.availability.message(target);
   }

@@ -14,6 +14,7 @@ import { freePort, until } from '../support/broker';
 import endpointNode = require('../../src/nodes/c8y-endpoint/runtime');
 import inNode = require('../../src/nodes/c8y-endpoint-in/runtime');
 import outNode = require('../../src/nodes/c8y-endpoint-out/runtime');
+import { INVENTORY_LIMITS } from '../../src/endpoint/inventory';
 import type { C8yEndpointNode } from '../../src/nodes/c8y-endpoint/types';
 import type { C8yEndpointInAvailabilityOutput } from '../../src/nodes/c8y-endpoint-in/types';
 import type { C8yEndpointOutOutput } from '../../src/nodes/c8y-endpoint-out/types';
@@ -205,6 +206,24 @@ describe('c8y-endpoint: availability', () => {
     assert.deepEqual(t.server.inventory.get(DEV.id)?.c8y_Connection, { status: 'DISCONNECTED' });
     // The records filter never sees availability messages, the availability filter never sees records.
     assert.ok(t.records.received.length >= 1 && t.records.received.every((r: { kind: string }) => r.kind !== 'availability'));
+     // The one sweep timer stops with the endpoint (a deploy leaks no timer).
+    assert.equal(t.server.availability.running, true);
+    await helper.unload();
+    assert.equal(t.server.availability.running, false);
+  });
+
+  it('a device that sets intervals for endless children cannot grow the tracker beyond the inventory bound', async () => {
+    const t = await deploy();
+    const dev = await connect(DEV);
+    const got = inbox(dev);
+    await dev.subscribeAsync('s/e', { qos: 1 });
+    const n = INVENTORY_LIMITS.childrenPerDevice + 20;
+    for (let i = 0; i < n; i++) dev.publish(`s/us/kid-${i}`, '117,1', { qos: 0 });
+    await dev.publishAsync('s/us', '117,abc\n117,99999999999', { qos: 1 });
+    await until(() => got.filter((m) => m.startsWith('s/e|41,')).length >= 20, 20_000, 'children beyond the bound refused');
+    await until(() => got.some((m) => m.startsWith('s/e|45,117')), 5000, 'a bad interval refused');
+    assert.ok(t.server.availability.size <= INVENTORY_LIMITS.childrenPerDevice + 1, `tracked ${t.server.availability.size}`);
+    assert.equal(t.server.availability.state(DEV.id)?.intervalMinutes, 366 * 24 * 60, 'an absurd interval is capped at a year');
   });
 
   it('turns UNAVAILABLE when the required interval (117) passes, AVAILABLE on the next message, also after a restart', async () => {

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { FileStore } from '../../src/endpoint/store-file';
 import { IdSequence, MemoryStore, type EndpointStore } from '../../src/endpoint/store';
-import { OPEN_LIMIT, OperationStore, type Operation } from '../../src/endpoint/operations';
+import { OPEN_BYTES_LIMIT, OPEN_LIMIT, OPEN_TOTAL_LIMIT, OperationStore, type Operation } from '../../src/endpoint/operations';
 import { AvailabilityTracker, type AvailabilityChange } from '../../src/endpoint/availability';
 import { storeContract } from '../support/store-contract';
 
@@ -153,6 +153,20 @@ describe('OperationStore with a store', () => {
     const c = new OperationStore();
     assert.deepEqual(await c.restore(stored.reopen(), () => true), []);
     assert.equal(c.all('gone').length, 0);
+  });
+  it('refuses new operations beyond the per-device, total and byte bounds, and a finished one frees its place', () => {
+    const ops = new OperationStore();
+    for (let i = 0; i < OPEN_LIMIT; i++) ops.create(op('d1'));
+    assert.throws(() => ops.create(op('d1')), /already has 1000 open operations/);
+    const first = ops.pending('d1')[0];
+    ops.setById('d1', first.id, 'FAILED');
+    ops.create(op('d1'));
+    for (let d = 1; ops.openTotal < OPEN_TOTAL_LIMIT; d++) ops.create(op(`dev${Math.floor(d / OPEN_LIMIT)}`));
+    assert.throws(() => ops.create(op('fresh')), /endpoint already holds 100000 open operations/);
+    const big = new OperationStore();
+    const line = 'x'.repeat(16_000);
+    for (let i = 0; (i + 1) * 16_000 <= OPEN_BYTES_LIMIT; i++) big.create(op(`b${Math.floor(i / OPEN_LIMIT)}`, line));
+    assert.throws(() => big.create(op('fresh', line)), /would exceed 67108864 bytes/);
   });
   it('reports store write failures and keeps working in memory', async () => {
     const store = new MemoryStore();
