@@ -171,8 +171,10 @@ export class EndpointServer extends EventEmitter {
    * Report (as 'operation' events, FAILED with the reason) the operations dropped when the store was loaded: those of
    * removed devices and those beyond the bounds. Called by the endpoint node once its nodes listen.
    */
-  announceDropped(): void {
-    for (const op of this.dropped.splice(0)) this.emit('operation', op);
+  announceDropped(): Operation[] {
+    const dropped = this.dropped.splice(0);
+    for (const op of dropped) this.emit('operation', op);
+    return dropped;
   }
 
   /** Devices with a live connection, and monitored devices whose required interval passed. */

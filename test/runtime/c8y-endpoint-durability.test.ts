@@ -156,6 +156,10 @@ describe('c8y-endpoint: durable operations', () => {
     assert.equal(failed.topic, 'operation/FAILED');
     assert.equal(failed.payload.failureReason, `dropped: device ${OTHER.id} was removed`);
     assert.equal(t.server.operations.pending(OTHER.id).length, 0);
+    // Also in the log (what remains when the out node is gone too).
+    const warnings = () => (helper.log().args as { level: number; msg: unknown }[][]).map((a) => a[0]).filter((e) => /stored operation/.test(String(e?.msg)));
+    await until(() => warnings().length === 1, 5000, 'a warning in the log');
+    assert.match(String(warnings()[0].msg), /1 stored operation dropped \(FAILED\): dropped: device dur-other was removed/);
   });
 
   it('refuses to start on a broken operations file and says which file, instead of forgetting operations', async () => {

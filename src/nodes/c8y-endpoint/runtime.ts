@@ -135,7 +135,12 @@ export = function register(RED: NodeAPI): void {
             node.debug(`refused connection ${JSON.stringify(r.clientId ?? '')} from ${r.remoteAddress ?? '?'}: CONNACK ${r.code} (${r.reason})`),
           );
           for (const entry of users.values()) entry.detach = entry.user.attach(s);
-          s.announceDropped();
+          const dropped = s.announceDropped();
+          // Also in the log, for operations whose c8y-endpoint-out node is gone (no node reports them then).
+          if (dropped.length) {
+            const reasons = [...new Set(dropped.map((o) => o.failureReason))].slice(0, 3).join('; ');
+            node.warn(`endpoint: ${dropped.length} stored operation${dropped.length === 1 ? '' : 's'} dropped (FAILED): ${reasons}`);
+          }
           node.log(`listening on ${host} ${JSON.stringify(s.addresses)}, tenant ${tenant}`);
           listening();
         } catch (err) {
