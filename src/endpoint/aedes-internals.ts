@@ -82,3 +82,9 @@ export function endedBy(client: Client, willSent: boolean): 'disconnected' | 'co
   const will = (client as unknown as { will?: unknown }).will;
   return willSent || (will !== undefined && will !== null) ? 'connection lost, last will sent' : 'connection lost';
 }
+
+/** Bytes waiting in the user-space write buffer of a client's stream. */
+export function queuedBytes(client: Client): number {
+  const n = (client.conn as { writableLength?: number } | undefined)?.writableLength;
+  return typeof n === 'number' ? n : 0;
+}

@@ -6,12 +6,19 @@
  *   and then re-published under `devices/<deviceId>/<topic>`, which only the service account can subscribe to.
  * - Refused publishes are dropped (re-routed to a `$`-topic nobody can subscribe to) with an `s/e` line; the
  *   connection stays open, so a device sees why (aedes would otherwise close the connection).
+ * - A device acts only on itself and the children it created (and their children): a publish for another
+ *   device's child, or a `101` naming another root device, a registered device or another device's child, is
+ *   refused with `41`. A child announced through any of its own lines is created under the device that announced
+ *   it (through `s/us/<child>`) or under the device or child whose `101` named it.
+ * - A record with a control character (other than TAB, CR, LF) gets its own `45` line; the publish's other
+ *   records are processed.
  */
 import type { Client, PublishPacket, Subscription } from 'aedes' with { 'resolution-mode': 'import' };
 import { describeIssue, parseDetailed, serializeRecord } from '../smartrest/codec';
 import { findTemplate } from '../smartrest/catalogue';
 import { collectionLookups, type TemplateCollection } from '../smartrest/custom';
 import { maxPayloadBytes } from '../smartrest/limits';
+import { idProblem } from '../smartrest/ids';
 import { describeRecord, SmartRestRecordError, type TemplateLookup } from '../smartrest/records';
 import type { TopicInfo } from '../smartrest/topics';
 import type { DecodedRecord, ProcessingMode, TemplateCategory } from '../smartrest/types';
@@ -19,6 +26,7 @@ import { devicePublish, deviceSubscribe, servicePublish, serviceSubscribe, servi
 import { answerRecord, emptyAnswer } from './answers';
 import type { Session } from './auth';
 import type { Delivery } from './delivery';
+import { escapeControls } from './delivery';
 import { InventoryLimitError, type Inventory } from './inventory';
 import type { Operation, OperationStore } from './operations';
 import type { Registration } from './registration';
@@ -55,7 +63,59 @@ export interface RoutingContext {
   registration: Registration;
   inventory: Inventory;
   operations: OperationStore;
+  /** True for a device id with credentials (registry or the endpoint's *Devices*). */
+  isRegistered(deviceId: string): boolean;
   emit(event: string, payload: unknown): void;
+}
+
+/** Control characters SmartREST cannot carry (TAB, CR and LF can). */
+// eslint-disable-next-line no-control-regex
+const FORBIDDEN_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
+
+/** A record as text for reports; never throws (serializeRecord refuses control characters). */
+function recordText(r: readonly string[]): string {
+  try {
+    return serializeRecord(r);
+  } catch {
+    return escapeControls(r.join(','));
+  }
+}
+
+/** Longest parent chain followed (the inventory has no cycles; this only bounds a damaged file). */
+const MAX_DEPTH = 64;
+
+/** The root device of an inventory object (itself when it has no parent). */
+function rootOf(inventory: Inventory, id: string): string {
+  let current = id;
+  for (let i = 0; i < MAX_DEPTH; i++) {
+    const parent = inventory.get(current)?.parent;
+    if (parent === undefined) return current;
+    current = parent;
+  }
+  return current;
+}
+
+/** Why device `deviceId` may not act on `target` (a child in its topic), else undefined. */
+export function actProblem(inventory: Inventory, deviceId: string, target: string): string | undefined {
+  if (target === deviceId || !inventory.get(target)) return undefined;
+  const root = rootOf(inventory, target);
+  if (root === deviceId) return undefined;
+  return root === target
+    ? `device ${deviceId} may not act on ${target}: it is another device`
+    : `device ${deviceId} may not act on ${target}: it is a child of another device`;
+}
+
+/** Why `parent` (acting for root device `deviceId`) may not have `child` as its child (`101`), else undefined. */
+export function adoptProblem(inventory: Inventory, deviceId: string, parent: string, child: string, isRegistered: (id: string) => boolean): string | undefined {
+  const bad = idProblem(child, 'child');
+  if (bad) return bad;
+  const mo = inventory.get(child);
+  if (mo) {
+    if (mo.parent === parent) return undefined;
+    return mo.parent === undefined ? `${child} is another root device, not a child of ${parent}` : `${child} is already a child of another device`;
+  }
+  if (child === deviceId || isRegistered(child)) return `${child} is a registered device, not a child of ${parent}`;
+  return undefined;
 }
 
 function kindOf(category: TemplateCategory | undefined, custom: boolean): RecordKind {
@@ -100,9 +160,9 @@ export class Router {
       if ((sub.qos as number) === 128) continue;
       if (s.role === 'bootstrap' && sub.topic === 's/dcr') this.ctx.registration.listening(client, s);
       else if (s.role === 'device' && (sub.topic === 's/ds' || sub.topic.startsWith('s/dc/'))) {
-        this.ctx.delivery.redeliver(s.deviceId, sub.topic);
+        this.ctx.delivery.subscribed(s.deviceId, sub.topic);
       } else if (s.role === 'device' && sub.topic === 's/dd' && s.xid) {
-        this.ctx.delivery.redeliver(s.deviceId, `s/dc/${s.xid}`, 's/dd');
+        this.ctx.delivery.subscribed(s.deviceId, `s/dc/${s.xid}`, 's/dd');
       }
     }
   }
@@ -130,19 +190,19 @@ export class Router {
         return;
       }
       // Pass through as is; the topic stays in the namespace so other service clients see it.
-      this.ctx.delivery.sendRaw(d.deviceId, d.topic, packet.payload as Buffer, packet.qos);
+      this.ctx.delivery.writeTo(this.ctx.sessions.client(d.deviceId), d.topic, packet.payload as Buffer, packet.qos);
       return;
     }
     const topic = packet.topic;
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : (packet.payload as Buffer);
     if (payload.length > maxPayloadBytes(topic, packet.qos, this.ctx.maxPublish)) {
-      this.refuse(s, 41, '', `message of ${payload.length} bytes on ${topic} exceeds the limit of ${this.ctx.maxPublish} bytes per MQTT message`, topic);
+      this.refuse(client, s, 41, '', `message of ${payload.length} bytes on ${showTopic(topic)} exceeds the limit of ${this.ctx.maxPublish} bytes per MQTT message`, topic);
       this.drop(packet);
       return;
     }
     const d = devicePublish(s.role === 'bootstrap' ? 'bootstrap' : 'device', topic);
     if (!d.allow) {
-      this.refuse(s, 41, '', d.reason, topic, payload);
+      this.refuse(client, s, 41, '', d.reason, topic, payload);
       this.drop(packet);
       return;
     }
@@ -157,22 +217,22 @@ export class Router {
         if (s.role === 'bootstrap') this.ctx.registration.poll(client, s);
         return;
       case 'token':
-        this.refuse(s, 41, '', s.certificate ? 'MqttAuth: this endpoint does not issue device access tokens' : 'MqttAuth: Cannot publish token for device that do not use certificate authentication', topic);
+        this.refuse(client, s, 41, '', s.certificate ? 'MqttAuth: this endpoint does not issue device access tokens' : 'MqttAuth: Cannot publish token for device that do not use certificate authentication', topic);
         return;
       case 'template':
-        this.template(s, info.xid!, payload.toString('utf8'), topic);
+        this.template(client, s, info.xid!, payload.toString('utf8'), topic);
         return;
       case 'static':
       case 'custom':
       case 'default':
-        this.records(s, info, topic, payload.toString('utf8'));
+        this.records(client, s, info, topic, payload.toString('utf8'));
         return;
       default:
         return;
     }
   }
 
-  private records(s: Session, info: TopicInfo, topic: string, text: string): void {
+  private records(client: Client, s: Session, info: TopicInfo, topic: string, text: string): void {
     const deviceId = s.deviceId;
     const child = info.child;
     const target = child ?? deviceId;
@@ -182,12 +242,12 @@ export class Router {
     if (info.kind !== 'static') {
       const xid = info.kind === 'default' ? s.xid : info.xid;
       if (!xid) {
-        this.refuse(s, 41, '', `${topic} needs a default template collection: connect with ClientId d:<deviceId>:<X-ID>`, topic, text);
+        this.refuse(client, s, 41, '', `${topic} needs a default template collection: connect with ClientId d:<deviceId>:<X-ID>`, topic, text);
         return;
       }
       const coll = inventory.collection(xid);
       if (!coll) {
-        this.refuse(s, 41, '', `Template collection ${xid} not found`, topic, text);
+        this.refuse(client, s, 41, '', `Template collection ${xid} not found`, topic, text);
         return;
       }
       lookup = this.lookups.get(coll.parsed);
@@ -197,18 +257,39 @@ export class Router {
       }
     }
 
+    if (child !== undefined) {
+      // Only the device's own children (the topic grammar already keeps "/" out of a topic level).
+      const refused = idProblem(child, 'child') ?? actProblem(inventory, deviceId, child);
+      if (refused) {
+        this.refuse(client, s, 41, '', refused, topic, text);
+        return;
+      }
+    }
+
     const { records, errors } = parseDetailed(text);
-    for (const issue of errors) this.refuse(s, 45, '', `malformed SmartREST: ${describeIssue(issue)}`, topic, issue.text);
+    for (const issue of errors) this.refuse(client, s, 45, '', `malformed SmartREST: ${describeIssue(issue)}`, topic, issue.text);
     const answer = emptyAnswer();
-    const ctx = { deviceId, target, inventory, operations: this.ctx.operations, platformVersion: this.ctx.platformVersion };
+    const ctx = {
+      deviceId,
+      target,
+      inventory,
+      operations: this.ctx.operations,
+      platformVersion: this.ctx.platformVersion,
+      adoptProblem: (parent: string, c: string) => adoptProblem(inventory, deviceId, parent, c, this.ctx.isRegistered),
+    };
     const mode = info.mode;
     for (let i = 0; i < records.length; i++) {
       const r = records[i];
       const id = r[0];
+      const control = r.findIndex((f) => FORBIDDEN_CONTROL.test(f));
+      if (control >= 0) {
+        this.refuse(client, s, 45, id, `field ${control + 1}: control characters are not allowed (only TAB, CR and LF)`, topic, recordText(r));
+        continue;
+      }
       const custom = lookup?.(id);
       const spec = custom ?? findTemplate(id);
       if (!spec || spec.direction !== 'up') {
-        this.refuse(s, 40, id, lookup ? 'No template for this message id' : 'No static template for this message id', topic, serializeRecord(r));
+        this.refuse(client, s, 40, id, lookup ? 'No template for this message id' : 'No static template for this message id', topic, recordText(r));
         continue;
       }
       let rec: DecodedRecord;
@@ -216,16 +297,20 @@ export class Router {
         rec = describeRecord(r, { strict: true, lookup, preferLookup: custom !== undefined, index: i + 1 });
       } catch (err) {
         if (!(err instanceof SmartRestRecordError)) throw err;
-        this.refuse(s, 45, id, err.field ? `${err.field}: ${err.reason}` : err.reason, topic, serializeRecord(r));
+        this.refuse(client, s, 45, id, err.field ? `${err.field}: ${err.reason}` : err.reason, topic, recordText(r));
         continue;
       }
       if (child !== undefined) rec.device = child;
       const before = answer.changed.length;
       const errorsBefore = answer.errors.length;
+      if (child !== undefined && !inventory.get(child) && (custom || rec.messageId !== 100)) {
+        // A child's first line (other than its own `100`, which names it) creates it under the announcing device.
+        if (!this.ensureChild(client, s, deviceId, child, topic)) continue;
+      }
       if (!custom) answerRecord(ctx, rec, answer);
       for (let k = errorsBefore; k < answer.errors.length; k++) {
         const e = answer.errors[k];
-        this.refuse(s, e.code, e.id, e.text, topic, serializeRecord(r));
+        this.refuse(client, s, e.code, e.id, e.text, topic, recordText(r));
       }
       const event: EndpointRecord = { record: rec, kind: kindOf(spec.category, custom !== undefined), device: deviceId, mode, tenant: this.ctx.tenant, topic };
       if (child !== undefined) event.child = child;
@@ -240,14 +325,14 @@ export class Router {
       } else if (!inventory.get(deviceId)) inventory.ensureDevice(deviceId);
     } catch (err) {
       if (!(err instanceof InventoryLimitError)) throw err;
-      this.refuse(s, 41, '', err.message, topic);
+      this.refuse(client, s, 41, '', err.message, topic);
     }
     for (const op of answer.changed) this.ctx.emit('operation', op);
     if (answer.replies.length) delivery.sendLines(deviceId, 's/ds', answer.replies);
     if (answer.redeliver) delivery.redeliver(deviceId);
   }
 
-  private template(s: Session, xid: string, text: string, topic: string): void {
+  private template(client: Client, s: Session, xid: string, text: string, topic: string): void {
     const { inventory, delivery } = this.ctx;
     if (text.trim() === '') {
       // Empty publish: does the collection exist?
@@ -256,7 +341,7 @@ export class Router {
       return;
     }
     if (inventory.collection(xid)) {
-      this.refuse(s, 41, '', `Template collection ${xid} already exists and cannot be modified over MQTT`, topic);
+      this.refuse(client, s, 41, '', `Template collection ${xid} already exists and cannot be modified over MQTT`, topic);
       return;
     }
     try {
@@ -264,12 +349,29 @@ export class Router {
       delivery.send(s.deviceId, 's/dt', serializeRecord(['20', xid, c.id]));
       this.ctx.emit('template', { device: s.deviceId, xid, collection: c.parsed });
     } catch (err) {
-      this.refuse(s, 41, '', `Template creation error: ${(err as Error).message}`, topic, text);
+      this.refuse(client, s, 41, '', `Template creation error: ${(err as Error).message}`, topic, text);
+    }
+  }
+
+  /** Create a child under the device that announced it; false (refused with `41`) at an inventory bound. */
+  private ensureChild(client: Client, s: Session, deviceId: string, child: string, topic: string): boolean {
+    try {
+      this.ctx.inventory.ensureChild(deviceId, child);
+      return true;
+    } catch (err) {
+      if (!(err instanceof InventoryLimitError)) throw err;
+      this.refuse(client, s, 41, '', err.message, topic);
+      return false;
     }
   }
 
   /** Report a refused or invalid input: `s/e` line to the device (if it subscribed) and a 'problem' event. */
-  private refuse(s: Session, code: number, id: string, text: string, topic?: string, payload?: string | Buffer): void {
-    this.ctx.delivery.problem({ code, id, text }, s, undefined, topic, payload);
+  private refuse(client: Client, s: Session, code: number, id: string, text: string, topic?: string, payload?: string | Buffer): void {
+    this.ctx.delivery.problem({ code, id, text }, s, client, undefined, topic, payload);
   }
+}
+
+/** A topic for a message: long ones shortened (the line must fit its own size limit). */
+function showTopic(topic: string): string {
+  return topic.length > 200 ? `${topic.slice(0, 200)}… (${Buffer.byteLength(topic)} bytes)` : topic;
 }

@@ -19,9 +19,9 @@ import type { Aedes, AedesPublishPacket, Client } from 'aedes' with { 'resolutio
 import { MAX_PUBLISH_BYTES } from '../smartrest/limits';
 import { SERVICE_PREFIX } from './acl';
 import { certificateName, clientStream, endedBy, isWill, limitPacketLength, remoteAddress, skipRouting } from './aedes-internals';
-import { authenticate, AuthRefusal, type Session } from './auth';
+import { authenticate, AuthRefusal, LoginBrake, type BrakePolicy, type BrakeStats, type Session } from './auth';
 import { AvailabilityTracker, type AvailabilityChange } from './availability';
-import { Delivery, type OperationRequest } from './delivery';
+import { DEFAULT_DELIVERY_LIMITS, Delivery, type DeliveryLimits, type OperationRequest } from './delivery';
 import { InventoryLimitError, type Inventory } from './inventory';
 import { Listeners, type EndpointAddresses } from './listeners';
 import { OperationStore, type Operation } from './operations';
@@ -31,9 +31,10 @@ import { DROPPED_TOPIC, Router, type EndpointRecord } from './routing';
 import { Sessions, type ClientCounts } from './sessions';
 import { MemoryStore, type EndpointStore } from './store';
 
-export type { EndpointProblem } from './delivery';
+export type { BrakePolicy, BrakeStats } from './auth';
+export type { DeliveryLimits, EndpointProblem } from './delivery';
 export type { EndpointAddresses } from './listeners';
-export type { RegistrationRequest } from './registration';
+export type { RegistrationRefusal, RegistrationRequest } from './registration';
 export type { EndpointRecord, RecordKind } from './routing';
 export type { ClientCounts } from './sessions';
 export type { AvailabilityChange } from './availability';
@@ -61,6 +62,23 @@ export interface EndpointOptions {
   store?: EndpointStore;
   /** How often required intervals (`117`) are checked (ms, default 10 s): one timer for every device. */
   availabilitySweepMs?: number;
+  /** Login brake (see auth.ts); `false` turns it off. */
+  brake?: Partial<BrakePolicy> | false;
+  /** Per-connection delivery bounds (see delivery.ts). */
+  limits?: Partial<DeliveryLimits>;
+  /** A connection that sends no complete CONNECT within this time is closed (default 10 s). */
+  connectTimeoutMs?: number;
+}
+
+/** What a refused CONNECT reports (never the password). */
+export interface LoginRefusal {
+  clientId?: string;
+  username?: string;
+  code: number;
+  reason: string;
+  remoteAddress?: string;
+  /** Refused by the login brake without a password check. */
+  braked: boolean;
 }
 
 interface ConnectInfo {
@@ -98,25 +116,35 @@ export class EndpointServer extends EventEmitter {
   private readonly router: Router;
   private closing: Promise<void> | undefined;
   private readonly maxPublish: number;
+  private readonly brake: LoginBrake | undefined;
+  private refusals = 0;
 
   private constructor(private readonly options: EndpointOptions) {
     super();
     this.setMaxListeners(0);
     this.tenant = options.tenant;
     this.maxPublish = options.maxPublishBytes ?? MAX_PUBLISH_BYTES;
+    this.brake = options.brake === false ? undefined : new LoginBrake(options.brake ?? {});
     this.store = options.store ?? new MemoryStore();
     this.operations.onStoreError = (err) => void this.emit('store-error', err);
     const emit = (event: string, payload: unknown) => {
       if (event === 'record') this.heard(payload as EndpointRecord);
       this.emit(event, payload);
     };
-    this.delivery = new Delivery({ sessions: this.sessions, operations: this.operations, inventory: options.inventory, maxPublish: this.maxPublish, emit });
+    this.delivery = new Delivery({
+      sessions: this.sessions,
+      operations: this.operations,
+      inventory: options.inventory,
+      maxPublish: this.maxPublish,
+      limits: { ...DEFAULT_DELIVERY_LIMITS, ...options.limits },
+      emit,
+    });
     this.registration = new Registration({
       tenant: this.tenant,
       registry: options.registry,
-      // Not mirrored to the service account (sendRaw): the password is for the device alone.
-      sendCredentials: (deviceId, line) => void this.delivery.sendRaw(deviceId, 's/dcr', line, 1),
-      problem: (p, s) => this.delivery.problem(p, s),
+      // Not mirrored to the service account (writeTo): the password is for the device alone.
+      sendCredentials: (client, line) => void this.delivery.writeTo(client, 's/dcr', line, 1),
+      problem: (p, s, client) => this.delivery.problem(p, s, client),
       isClosing: () => this.closing !== undefined,
       emit,
     });
@@ -129,6 +157,7 @@ export class EndpointServer extends EventEmitter {
       registration: this.registration,
       inventory: options.inventory,
       operations: this.operations,
+      isRegistered: (id) => options.registry.has(id),
       emit,
     });
   }
@@ -167,6 +196,11 @@ export class EndpointServer extends EventEmitter {
     return this.sessions.connectedDevices();
   }
 
+  /** Refused CONNECTs since the start, and what the login brake did. */
+  loginStats(): { refused: number } & BrakeStats {
+    return { refused: this.refusals, ...(this.brake?.stats ?? { locked: 0, delayed: 0, failed: 0 }) };
+  }
+
   /**
    * Report (as 'operation' events, FAILED with the reason) the operations dropped when the store was loaded: those of
    * removed devices and those beyond the bounds. Called by the endpoint node once its nodes listen.
@@ -203,6 +237,7 @@ export class EndpointServer extends EventEmitter {
       heartbeatInterval: 3_600_000,
       drainTimeout: 10_000,
       concurrency: 1000,
+      connectTimeout: this.options.connectTimeoutMs ?? 10_000,
       preConnect: (client, packet, cb) => {
         this.connectInfo.set(client, { clientId: packet.clientId ?? '', clean: packet.clean !== false });
         cb(null, true);
@@ -211,7 +246,12 @@ export class EndpointServer extends EventEmitter {
         this.authenticate(client, username, password).then(
           () => cb(null, true),
           (err: AuthRefusal) => {
-            this.emit('refused', { clientId: this.connectInfo.get(client)?.clientId, code: err.returnCode, reason: err.message, remoteAddress: remoteAddress(client) });
+            this.refusals++;
+            const refusal: LoginRefusal = { clientId: this.connectInfo.get(client)?.clientId, code: err.returnCode, reason: err.message, braked: err.braked === true };
+            if (username !== undefined) refusal.username = username.slice(0, 256);
+            const remote = remoteAddress(client);
+            if (remote !== undefined) refusal.remoteAddress = remote;
+            this.emit('refused', refusal);
             cb(err as never, false);
           },
         );
@@ -223,7 +263,7 @@ export class EndpointServer extends EventEmitter {
           cb(null);
         } catch (err) {
           // Never crash the endpoint on a device's input: report and drop.
-          this.delivery.problem({ code: 50, id: '', text: `internal error: ${(err as Error).message}` }, client ? this.sessions.get(client) : undefined, packet);
+          this.delivery.problem({ code: 50, id: '', text: `internal error: ${(err as Error).message}` }, client ? this.sessions.get(client) : undefined, client ?? undefined, packet);
           this.router.drop(packet);
           cb(null);
         }
@@ -257,6 +297,8 @@ export class EndpointServer extends EventEmitter {
     await this.network.close(() => (this.broker ? new Promise<void>((resolve) => this.broker.close(() => resolve())) : Promise.resolve()));
     this.sessions.clear();
     this.registration.clear();
+    this.delivery.close();
+    this.brake?.close();
     try {
       this.options.inventory.flush();
     } catch {
@@ -282,7 +324,14 @@ export class EndpointServer extends EventEmitter {
         ...(certificate !== undefined ? { certificate } : {}),
         ...(remote !== undefined ? { remoteAddress: remote } : {}),
       },
-      { tenant: this.tenant, service: this.options.service, bootstrap: this.options.bootstrap, verify: (u, p) => this.options.registry.verify(u, p) },
+      {
+        tenant: this.tenant,
+        service: this.options.service,
+        bootstrap: this.options.bootstrap,
+        verify: (u, p) => this.options.registry.verify(u, p),
+        burn: (p) => this.options.registry.burn(p),
+        ...(this.brake ? { brake: this.brake } : {}),
+      },
     );
     if (client.closed) throw new AuthRefusal(3, 'connection closed during authentication');
     this.open(client, session);
@@ -373,6 +422,11 @@ export class EndpointServer extends EventEmitter {
 
   reject(deviceId: string): RegistrationRequest {
     return this.registration.reject(deviceId);
+  }
+
+  /** Allow one re-registration of a registered device (its credentials are replaced when new ones are issued). */
+  reset(deviceId: string): { deviceId: string; registered: boolean } {
+    return this.registration.reset(deviceId);
   }
 }
 

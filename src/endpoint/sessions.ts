@@ -1,6 +1,10 @@
 /**
  * Who is connected as what: the session of each aedes client, the one live connection of each device id and the
  * counts the endpoint's status shows.
+ *
+ * Device sessions and bootstrap (registration) sessions live in separate namespaces: a bootstrap login with the
+ * ClientId of a device never replaces or disconnects that device's session (anyone holding the shared bootstrap
+ * password could otherwise keep any device offline). Within a namespace, a new connection replaces the old one.
  */
 import type { Client } from 'aedes' with { 'resolution-mode': 'import' };
 import type { Session } from './auth';
@@ -14,15 +18,20 @@ export interface ClientCounts {
 export class Sessions {
   private readonly byClient = new WeakMap<Client, Session>();
   private readonly deviceClients = new Map<string, Client>();
+  private readonly bootstrapClients = new Map<string, Client>();
   private readonly counts: ClientCounts = { devices: 0, bootstrap: 0, service: 0 };
 
   get(client: Client): Session | undefined {
     return this.byClient.get(client);
   }
 
-  /** The live connection of a device id. */
+  /** The live device connection of a device id (bootstrap connections are not device connections). */
   client(deviceId: string): Client | undefined {
     return this.deviceClients.get(deviceId);
+  }
+
+  private namespace(role: Session['role']): Map<string, Client> {
+    return role === 'bootstrap' ? this.bootstrapClients : this.deviceClients;
   }
 
   /** True when at least one service account is connected (device traffic is mirrored to it). */
@@ -36,7 +45,7 @@ export class Sessions {
 
   /** Device ids with a live connection (devices and bootstrap connections). */
   connectedDevices(): string[] {
-    return [...this.deviceClients.keys()];
+    return [...new Set([...this.deviceClients.keys(), ...this.bootstrapClients.keys()])];
   }
 
   /** Record an authenticated connection; returns the connection it replaces (to be closed), if any. */
@@ -46,9 +55,11 @@ export class Sessions {
       this.counts.service++;
       return undefined;
     }
-    // One connection per device id: the new one replaces the old (ClientIds d:x and x are the same device).
-    const old = this.deviceClients.get(session.deviceId);
-    this.deviceClients.set(session.deviceId, client);
+    // One connection per device id and namespace: the new one replaces the old (ClientIds d:x and x are the same
+    // device).
+    const clients = this.namespace(session.role);
+    const old = clients.get(session.deviceId);
+    clients.set(session.deviceId, client);
     this.counts[session.role === 'device' ? 'devices' : 'bootstrap']++;
     return old && old !== client && !old.closed ? old : undefined;
   }
@@ -60,7 +71,8 @@ export class Sessions {
     this.byClient.delete(client);
     if (s.role === 'service') this.counts.service--;
     else {
-      if (this.deviceClients.get(s.deviceId) === client) this.deviceClients.delete(s.deviceId);
+      const clients = this.namespace(s.role);
+      if (clients.get(s.deviceId) === client) clients.delete(s.deviceId);
       this.counts[s.role === 'device' ? 'devices' : 'bootstrap']--;
     }
     return true;
@@ -68,5 +80,6 @@ export class Sessions {
 
   clear(): void {
     this.deviceClients.clear();
+    this.bootstrapClients.clear();
   }
 }
