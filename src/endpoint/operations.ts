@@ -131,11 +131,8 @@ export class OperationStore {
     for (const o of list) {
       this.ids.observe(o.id);
       if (this.byId.has(o.id)) continue;
-      const reason = !isOpen(o)
-        ? undefined
-        : !known(o.deviceId)
-          ? `dropped: device ${o.deviceId} was removed`
-          : this.refusal(o.deviceId, Buffer.byteLength(o.line ?? ''));
+      const beyond = isOpen(o) && known(o.deviceId) ? this.refusal(o.deviceId, Buffer.byteLength(o.line ?? '')) : undefined;
+      const reason = !isOpen(o) ? undefined : !known(o.deviceId) ? `dropped: device ${o.deviceId} was removed` : beyond && `dropped: ${beyond}`;
       if (reason) {
         removed.push({ key: o.id });
         const failed = { ...o, status: 'FAILED' as const, failureReason: reason, updated: new Date().toISOString() };

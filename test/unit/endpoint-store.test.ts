@@ -145,7 +145,7 @@ describe('OperationStore with a store', () => {
     const reasons = dropped.map((o) => `${o.deviceId}:${o.status}:${o.failureReason}`);
     assert.equal(reasons.filter((r) => r === 'gone:FAILED:dropped: device gone was removed').length, 3);
     assert.deepEqual(dropped.filter((o) => o.deviceId === 'busy').map((o) => o.id), ['1100', '1101'], 'the newest beyond the bound');
-    assert.match(dropped.find((o) => o.deviceId === 'busy')!.failureReason!, /already has 1000 open operations/);
+    assert.equal(dropped.find((o) => o.deviceId === 'busy')!.failureReason, 'dropped: device busy already has 1000 open operations (limit 1000)');
     assert.equal(b.get(kept.id)?.status, 'PENDING');
     assert.equal(b.pending('busy').length, OPEN_LIMIT);
     await settled(stored);
