@@ -88,3 +88,19 @@ export function queuedBytes(client: Client): number {
   const n = (client.conn as { writableLength?: number } | undefined)?.writableLength;
   return typeof n === 'number' ? n : 0;
 }
+
+/**
+ * Give an authenticated client another id in aedes' client table. aedes closes an older client with the same id
+ * when the new one registers ([MQTT-3.1.4-2]); renaming keeps bootstrap sessions out of the devices' table (a
+ * device ClientId cannot contain "/", so `management/<ClientId>` never meets one). Called from `authenticate`,
+ * before aedes registers the client under `client.id`.
+ */
+export function renameClient(client: Client, id: string): void {
+  (client as { id: string }).id = id;
+}
+
+/** Close a client now: aedes' `close` ends the stream, which waits for a peer that does not read; destroy it too. */
+export function dropClient(client: Client): void {
+  client.close();
+  clientStream(client)?.destroy();
+}

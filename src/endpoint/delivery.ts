@@ -18,7 +18,7 @@
 import type { Aedes, Client, PublishPacket } from 'aedes' with { 'resolution-mode': 'import' };
 import { maxPayloadBytes } from '../smartrest/limits';
 import { idProblem } from '../smartrest/ids';
-import { clientSubscriptions, queuedBytes } from './aedes-internals';
+import { clientSubscriptions, dropClient, queuedBytes } from './aedes-internals';
 import { serviceTopic } from './acl';
 import type { Session } from './auth';
 import { checkDeviceId } from './clientid';
@@ -189,7 +189,7 @@ export class Delivery {
       if (idle >= this.ctx.limits.drainTimeoutMs) {
         const s = this.ctx.sessions.get(client);
         this.ctx.emit('overflow', { device: s?.deviceId ?? '', topic: '', bytes: o.inFlight, reason: `no acknowledgement for ${this.ctx.limits.drainTimeoutMs} ms: connection closed` });
-        client.close();
+        dropClient(client);
         return;
       }
       o.timer = setTimeout(check, this.ctx.limits.drainTimeoutMs - idle);

@@ -18,8 +18,8 @@ import type * as tls from 'node:tls';
 import type { Aedes, AedesPublishPacket, Client } from 'aedes' with { 'resolution-mode': 'import' };
 import { MAX_PUBLISH_BYTES } from '../smartrest/limits';
 import { SERVICE_PREFIX } from './acl';
-import { certificateName, clientStream, endedBy, isWill, limitPacketLength, remoteAddress, skipRouting } from './aedes-internals';
-import { authenticate, AuthRefusal, LoginBrake, type BrakePolicy, type BrakeStats, type Session } from './auth';
+import { certificateName, clientStream, endedBy, isWill, limitPacketLength, remoteAddress, renameClient, skipRouting } from './aedes-internals';
+import { authenticate, AuthRefusal, BOOTSTRAP_TENANT, LoginBrake, type BrakePolicy, type BrakeStats, type Session } from './auth';
 import { AvailabilityTracker, type AvailabilityChange } from './availability';
 import { DEFAULT_DELIVERY_LIMITS, Delivery, type DeliveryLimits, type OperationRequest } from './delivery';
 import { InventoryLimitError, type Inventory } from './inventory';
@@ -334,6 +334,8 @@ export class EndpointServer extends EventEmitter {
       },
     );
     if (client.closed) throw new AuthRefusal(3, 'connection closed during authentication');
+    // Bootstrap sessions live in their own namespace, also in aedes' client table (see renameClient).
+    if (session.role === 'bootstrap') renameClient(client, `${BOOTSTRAP_TENANT}/${info.clientId}`);
     this.open(client, session);
   }
 

@@ -374,7 +374,7 @@ describe('c8y-endpoint: refusals', () => {
     assert.match(errs[0], /msg.device must name the device/);
     assert.match(errs[1], /not a downstream operation template/);
     assert.match(errs[2], /targets "b", but the message addresses "a"/);
-    assert.match(errs[3], /expected msg.accept or msg.reject/);
+    assert.match(errs[3], /expected msg.accept, msg.reject or msg.reset/);
     assert.match(errs[4], /contains ":"/);
   });
 

@@ -10,6 +10,10 @@
  * - Open operations and their id sequence persist beside them through a FileStore (`<prefix>-operations.json`,
  *   `<prefix>-sequences.json`); operations dropped when they are loaded are reported once the nodes listen.
  * - The status shows the devices online (live connections) and the monitored devices that are unavailable.
+ * - Limits (login brake, outbound queue, drain and CONNECT timeouts) come from `c8yEndpoint` in settings.js, as
+ *   core's MQTT nodes take `mqttReconnectTime`; the defaults are documented in the README.
+ * - Refused logins are counted in the status and summed up in the log at most once a minute (user name and
+ *   address, never a password).
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,7 +21,7 @@ import type { NodeAPI, NodeStatus } from 'node-red';
 import type { TlsOptions } from 'node:tls';
 import { DeviceRegistry, parseStaticDevices } from '../../endpoint/registry';
 import { Inventory } from '../../endpoint/inventory';
-import { EndpointServer, type ClientCounts } from '../../endpoint/server';
+import { EndpointServer, type ClientCounts, type EndpointOptions, type LoginRefusal } from '../../endpoint/server';
 import { FileStore } from '../../endpoint/store-file';
 import { errorText, shortText } from '../shared/errors';
 import type { C8yEndpointConfig, C8yEndpointCredentials, C8yEndpointNode, EndpointUser } from './types';
@@ -26,6 +30,21 @@ const RETRY_MS = 5000;
 const IDLE_STOP_MS = 1000;
 /** Availability changes refresh the status at most this often (a sweep may change thousands at once). */
 const STATUS_THROTTLE_MS = 1000;
+/** Refused logins and overflows are summed up in the log at most this often. */
+const LOG_EVERY_MS = 60_000;
+
+/** `c8yEndpoint` in settings.js: limits for every endpoint of this Node-RED. */
+type EndpointSettings = Pick<EndpointOptions, 'brake' | 'limits' | 'connectTimeoutMs'>;
+
+function endpointSettings(value: unknown): EndpointSettings {
+  if (!value || typeof value !== 'object') return {};
+  const v = value as Record<string, unknown>;
+  const out: EndpointSettings = {};
+  if (v.brake === false || (v.brake && typeof v.brake === 'object')) out.brake = v.brake as EndpointSettings['brake'];
+  if (v.limits && typeof v.limits === 'object') out.limits = v.limits as EndpointSettings['limits'];
+  if (typeof v.connectTimeoutMs === 'number' && v.connectTimeoutMs > 0) out.connectTimeoutMs = v.connectTimeoutMs;
+  return out;
+}
 
 function portOf(value: unknown, fallback: number): number {
   if (value === '' || value === undefined || value === null) return fallback;
@@ -69,15 +88,46 @@ export = function register(RED: NodeAPI): void {
       const ports = [a.mqtt !== undefined ? `${a.mqtt}` : '', a.tls !== undefined ? `tls ${a.tls}` : '', a.ws !== undefined ? `ws ${a.ws}` : ''].filter(Boolean).join(', ');
       const c = counts ?? server.clientCounts();
       const { online, unavailable } = server.onlineCounts();
-      setStatus({ fill: 'green', shape: 'dot', text: `${host}:${ports} · ${online} online${unavailable ? ` · ${unavailable} unavailable` : ''}${c.bootstrap ? ` · ${c.bootstrap} registering` : ''}` });
+      const refused = server.loginStats().refused;
+      setStatus({
+        fill: 'green',
+        shape: 'dot',
+        text: `${host}:${ports} · ${online} online${unavailable ? ` · ${unavailable} unavailable` : ''}${c.bootstrap ? ` · ${c.bootstrap} registering` : ''}${refused ? ` · ${refused} refused` : ''}`,
+      });
     }
 
-    function availabilityChanged() {
-      if (statusTimer) return;
-      statusTimer = setTimeout(() => {
+    /** Redraw the status at most once a second (a sweep or a flood of refusals changes it thousands of times). */
+    function redrawSoon() {
+      statusTimer ??= setTimeout(() => {
         statusTimer = undefined;
         listening();
       }, STATUS_THROTTLE_MS);
+    }
+
+    // Log summaries: the first event of a quiet period is logged at once, the rest summed up a minute later.
+    const pendingLog = { refused: 0, braked: 0, last: '', overflow: 0, lastOverflow: '' };
+    let logTimer: NodeJS.Timeout | undefined;
+    function flushLog() {
+      logTimer = undefined;
+      if (pendingLog.refused) {
+        node.warn(`${pendingLog.refused} login${pendingLog.refused === 1 ? '' : 's'} refused (${pendingLog.braked} by the login brake); last: ${pendingLog.last}`);
+      }
+      if (pendingLog.overflow) node.warn(`${pendingLog.overflow} downstream line${pendingLog.overflow === 1 ? '' : 's'} not delivered; last: ${pendingLog.lastOverflow}`);
+      const logged = pendingLog.refused + pendingLog.overflow > 0;
+      Object.assign(pendingLog, { refused: 0, braked: 0, overflow: 0 });
+      // Keep the timer while events come, so that a steady attack is one line a minute.
+      if (logged) logTimer = setTimeout(flushLog, LOG_EVERY_MS);
+    }
+    function logLater() {
+      if (!logTimer) flushLog();
+    }
+    function refused(r: LoginRefusal) {
+      node.debug(`refused connection ${JSON.stringify(r.clientId ?? '')} from ${r.remoteAddress ?? '?'}: CONNACK ${r.code} (${r.reason})`);
+      pendingLog.refused++;
+      if (r.braked) pendingLog.braked++;
+      pendingLog.last = `user ${JSON.stringify(r.username ?? '')} from ${r.remoteAddress ?? '?'}: ${r.reason}`;
+      logLater();
+      redrawSoon();
     }
 
     async function start(): Promise<void> {
@@ -113,6 +163,7 @@ export = function register(RED: NodeAPI): void {
           store = new FileStore(prefix);
           s = await EndpointServer.start({
             store,
+            ...endpointSettings((RED.settings as unknown as { c8yEndpoint?: unknown }).c8yEndpoint),
             host,
             port: portOf(config.port, 1883),
             tls: tlsOptions ? { port: portOf(config.tlsPort, 8883), options: tlsOptions } : null,
@@ -129,11 +180,14 @@ export = function register(RED: NodeAPI): void {
           }
           server = s;
           s.on('clients', listening);
-          s.on('availability', availabilityChanged);
+          s.on('availability', redrawSoon);
           s.on('store-error', (err: Error) => node.warn(`endpoint: operations are not saved: ${errorText(err)}`));
-          s.on('refused', (r: { clientId?: string; code: number; reason: string; remoteAddress?: string }) =>
-            node.debug(`refused connection ${JSON.stringify(r.clientId ?? '')} from ${r.remoteAddress ?? '?'}: CONNACK ${r.code} (${r.reason})`),
-          );
+          s.on('refused', refused);
+          s.on('overflow', (o: { device: string; topic: string; reason: string }) => {
+            pendingLog.overflow++;
+            pendingLog.lastOverflow = `device ${o.device}${o.topic ? ` on ${o.topic}` : ''}: ${o.reason}`;
+            logLater();
+          });
           for (const entry of users.values()) entry.detach = entry.user.attach(s);
           const dropped = s.announceDropped();
           // Also in the log, for operations whose c8y-endpoint-out node is gone (no node reports them then).
@@ -172,7 +226,9 @@ export = function register(RED: NodeAPI): void {
     async function stop(): Promise<void> {
       if (retryTimer) clearTimeout(retryTimer);
       if (idleTimer) clearTimeout(idleTimer);
-      retryTimer = idleTimer = undefined;
+      if (logTimer) clearTimeout(logTimer);
+      if (statusTimer) clearTimeout(statusTimer);
+      retryTimer = idleTimer = logTimer = statusTimer = undefined;
       if (starting) await starting;
       const s = server;
       server = undefined;
@@ -180,8 +236,6 @@ export = function register(RED: NodeAPI): void {
         entry.detach?.();
         entry.detach = undefined;
       }
-      if (statusTimer) clearTimeout(statusTimer);
-      statusTimer = undefined;
       if (s) {
         s.removeAllListeners();
         await s.close();
