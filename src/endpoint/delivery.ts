@@ -302,12 +302,7 @@ export class Delivery {
    * line is one printable line cut to the size limit; the event's payload is cut too.
    */
   problem(p: { code: number; id: string; text: string }, s: Session | undefined, client?: Client, packet?: PublishPacket, topic?: string, payload?: string | Buffer): void {
-    // The s/e text is not CSV-escaped by the platform; keep it on one line.
-    const line = cutUtf8(escapeControls(`${p.code},${p.id},${p.text.replace(/[\r\n]+/g, ' ')}`), maxPayloadBytes('s/e', 1, this.ctx.maxPublish));
-    if (s && s.role !== 'service') {
-      if (!client) this.send(s.deviceId, 's/e', line);
-      else if (this.writeTo(client, 's/e', line, 1) && s.role === 'device') this.mirror(s.deviceId, 's/e', line);
-    }
+    const line = this.tell(p, s, client);
     const event: EndpointProblem = { ...p, text: cutUtf8(p.text, PROBLEM_PAYLOAD_CHARS * 4), line };
     if (s?.deviceId) event.device = s.deviceId;
     const t = topic ?? packet?.topic;
@@ -315,6 +310,20 @@ export class Delivery {
     const pl = payload ?? (packet?.payload as Buffer | undefined);
     if (pl !== undefined) event.payload = (typeof pl === 'string' ? pl : pl.subarray(0, PROBLEM_PAYLOAD_CHARS * 4).toString('utf8')).slice(0, PROBLEM_PAYLOAD_CHARS);
     this.ctx.emit('problem', event);
+  }
+
+  /**
+   * Only the `s/e` line (one printable line cut to the size limit), to the connection if it subscribed; no
+   * 'problem' event. Returns the line.
+   */
+  tell(p: { code: number; id: string; text: string }, s: Session | undefined, client?: Client): string {
+    // The s/e text is not CSV-escaped by the platform; keep it on one line.
+    const line = cutUtf8(escapeControls(`${p.code},${p.id},${p.text.replace(/[\r\n]+/g, ' ')}`), maxPayloadBytes('s/e', 1, this.ctx.maxPublish));
+    if (s && s.role !== 'service') {
+      if (!client) this.send(s.deviceId, 's/e', line);
+      else if (this.writeTo(client, 's/e', line, 1) && s.role === 'device') this.mirror(s.deviceId, 's/e', line);
+    }
+    return line;
   }
 
   close(): void {

@@ -5,7 +5,7 @@
  * The bootstrap password is shared by every device, so it must not be worth more than a first registration:
  * credentials are issued only for a device id that is not registered yet (neither in the registry file nor typed
  * into the endpoint's *Devices*). A poll for a registered device gets `41` on `s/e` and a 'registration-refused'
- * event (at most once a minute per device), never credentials. Re-registering needs an explicit act of the flow:
+ * event (at most once a minute per device; not a 'problem': the registration node reports it), never credentials. Re-registering needs an explicit act of the flow:
  * `reset(deviceId)` opens one re-registration (then accepted as usual); the new credentials replace the old
  * ones only when they are issued. A reset stays open until it is used or the endpoint stops.
  */
@@ -43,6 +43,8 @@ export interface RegistrationContext {
   /** Write the credentials line to the bootstrap connection (never mirrored to the service account). */
   sendCredentials(client: Client, line: string): void;
   problem(p: { code: number; id: string; text: string }, s: Session, client: Client): void;
+  /** Only the `s/e` line to the bootstrap connection (a refused poll is a registration event, not a data error). */
+  tell(p: { code: number; id: string; text: string }, s: Session, client: Client): void;
   isClosing(): boolean;
   emit(event: 'registration', req: RegistrationRequest): void;
   emit(event: 'registered', dev: RegisteredDevice): void;
@@ -180,7 +182,7 @@ export class Registration {
     if (last !== undefined && now - last < REFUSAL_REPORT_MS) return;
     if (this.refusalReported.size >= MAX_REGISTRATIONS) this.refusalReported.clear();
     this.refusalReported.set(s.deviceId, now);
-    this.ctx.problem({ code: 41, id: '', text: reason }, s, client);
+    this.ctx.tell({ code: 41, id: '', text: reason }, s, client);
     this.ctx.emit('registration-refused', { deviceId: s.deviceId, reason, ...(s.remoteAddress ? { remoteAddress: s.remoteAddress } : {}) });
   }
 

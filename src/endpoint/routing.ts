@@ -96,8 +96,10 @@ function rootOf(inventory: Inventory, id: string): string {
 }
 
 /** Why device `deviceId` may not act on `target` (a child in its topic), else undefined. */
-export function actProblem(inventory: Inventory, deviceId: string, target: string): string | undefined {
-  if (target === deviceId || !inventory.get(target)) return undefined;
+export function actProblem(inventory: Inventory, deviceId: string, target: string, isRegistered: (id: string) => boolean): string | undefined {
+  if (target === deviceId) return undefined;
+  // A registered device that has not published yet is not up for adoption either.
+  if (!inventory.get(target)) return isRegistered(target) ? `device ${deviceId} may not act on ${target}: it is another device` : undefined;
   const root = rootOf(inventory, target);
   if (root === deviceId) return undefined;
   return root === target
@@ -259,7 +261,7 @@ export class Router {
 
     if (child !== undefined) {
       // Only the device's own children (the topic grammar already keeps "/" out of a topic level).
-      const refused = idProblem(child, 'child') ?? actProblem(inventory, deviceId, child);
+      const refused = idProblem(child, 'child') ?? actProblem(inventory, deviceId, child, this.ctx.isRegistered);
       if (refused) {
         this.refuse(client, s, 41, '', refused, topic, text);
         return;

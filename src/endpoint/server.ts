@@ -145,6 +145,7 @@ export class EndpointServer extends EventEmitter {
       // Not mirrored to the service account (writeTo): the password is for the device alone.
       sendCredentials: (client, line) => void this.delivery.writeTo(client, 's/dcr', line, 1),
       problem: (p, s, client) => this.delivery.problem(p, s, client),
+      tell: (p, s, client) => void this.delivery.tell(p, s, client),
       isClosing: () => this.closing !== undefined,
       emit,
     });
@@ -235,7 +236,8 @@ export class EndpointServer extends EventEmitter {
     const broker = await Aedes.createBroker({
       // Keep the $SYS heartbeat out of the way; nobody here can subscribe to it.
       heartbeatInterval: 3_600_000,
-      drainTimeout: 10_000,
+      // aedes' own check, for a connection whose socket stays full (QoS 0 deliveries); delivery.ts watches QoS 1.
+      drainTimeout: { ...DEFAULT_DELIVERY_LIMITS, ...this.options.limits }.drainTimeoutMs,
       concurrency: 1000,
       connectTimeout: this.options.connectTimeoutMs ?? 10_000,
       preConnect: (client, packet, cb) => {

@@ -10,14 +10,14 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { helper, catchNode, collect, TAB, settle } from '../support/flow';
+import { helper, catchNode, TAB, settle } from '../support/flow';
+import { loadEndpointFlow } from '../support/endpoint-flow';
 import { freePort, until } from '../support/broker';
 import { connectPacket, deviceClients, inbox, rawConnection } from '../support/endpoint';
 import endpointNode = require('../../src/nodes/c8y-endpoint/runtime');
 import inNode = require('../../src/nodes/c8y-endpoint-in/runtime');
 import outNode = require('../../src/nodes/c8y-endpoint-out/runtime');
 import registrationNode = require('../../src/nodes/c8y-endpoint-registration/runtime');
-import type { C8yEndpointNode } from '../../src/nodes/c8y-endpoint/types';
 import type { LoginRefusal } from '../../src/endpoint/server';
 import { maxPayloadBytes } from '../../src/smartrest/limits';
 
@@ -44,7 +44,8 @@ function flow(port: number) {
   ];
 }
 
-const CREDS = { ep: { bootstrapPassword: BOOT.password, devices: `${DEV.id}:${DEV.password} ${OTHER.id}:${OTHER.password}` } };
+/** dev3 is registered but never publishes: it has no inventory entry a device could adopt. */
+const CREDS = { ep: { bootstrapPassword: BOOT.password, devices: `${DEV.id}:${DEV.password} ${OTHER.id}:${OTHER.password} dev3:dev3-pw` } };
 
 let port = 0;
 let userDir: string;
@@ -53,17 +54,7 @@ const device = (d: { id: string; password: string }, password = d.password) => (
 
 async function setup() {
   port = await freePort();
-  await helper.load(nodes, flow(port), CREDS);
-  const ep = helper.getNode('ep') as unknown as C8yEndpointNode;
-  await until(() => ep.server()?.addresses.mqtt === port, 5000, 'endpoint listening');
-  return {
-    ep,
-    server: ep.server()!,
-    records: collect(helper.getNode('records')),
-    ops: collect(helper.getNode('ops')),
-    requests: collect(helper.getNode('requests')),
-    caught: collect(helper.getNode('caught')),
-  };
+  return loadEndpointFlow(nodes, flow(port), CREDS, port, ['records', 'ops', 'requests', 'caught'] as const);
 }
 
 /** Bootstrap connection that polls s/ucr every 100 ms until stopped. */
@@ -308,6 +299,11 @@ describe('c8y-endpoint security: bad records and ids', { timeout: 90_000 }, () =
     assert.match(await devIn.next('s/e', (p) => /dev2-kid is already/.test(p)), /^41,101,/);
     await dev.publishAsync('s/us/dev2-kid', '200,c8y_T,T,1', { qos: 1 });
     await devIn.next('s/e', (p) => /may not act on dev2-kid/.test(p));
+    await dev.publishAsync('s/us/dev3', '114,c8y_Evil', { qos: 1 });
+    await devIn.next('s/e', (p) => /may not act on dev3/.test(p));
+    await dev.publishAsync('s/us', '101,dev3,Mine', { qos: 1 });
+    await devIn.next('s/e', (p) => /^41,101,dev3 is a registered device/.test(p));
+    assert.equal(t.server.inventory.get('dev3'), undefined);
     for (const bad of ['a/b', 'a+b', 'a#', '../x', 'x'.repeat(129)]) {
       await dev.publishAsync('s/us', `101,${bad},Bad`, { qos: 1 });
       await devIn.next('s/e', (p) => p.startsWith('41,101') && p.includes(bad.slice(0, 20)), 3000);
