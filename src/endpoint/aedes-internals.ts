@@ -70,6 +70,19 @@ export function skipRouting(broker: Aedes, skip: (topic: string) => boolean): vo
   };
 }
 
+/** True when `packet` is the client's last will being published (aedes passes `client.will` itself). */
+export function isWill(client: Client, packet: unknown): boolean {
+  const will = (client as unknown as { will?: unknown }).will;
+  return will !== undefined && will !== null && will === packet;
+}
+
+/** Why a client's connection ended: a DISCONNECT packet (aedes sets `_disconnected`), else lost (with a will). */
+export function endedBy(client: Client, willSent: boolean): 'disconnected' | 'connection lost' | 'connection lost, last will sent' {
+  if ((client as unknown as { _disconnected?: boolean })._disconnected === true) return 'disconnected';
+  const will = (client as unknown as { will?: unknown }).will;
+  return willSent || (will !== undefined && will !== null) ? 'connection lost, last will sent' : 'connection lost';
+}
+
 /** Bytes waiting in the user-space write buffer of a client's stream. */
 export function queuedBytes(client: Client): number {
   const n = (client.conn as { writableLength?: number } | undefined)?.writableLength;

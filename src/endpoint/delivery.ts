@@ -46,6 +46,8 @@ export interface OperationRequest {
   payload: unknown;
   xid?: string;
   fragment?: string;
+  /** Id of the node that creates it (reports its changes, also after a restart). */
+  source?: string;
 }
 
 export interface DeliveryLimits {
@@ -288,7 +290,7 @@ export class Delivery {
     const collection = request.xid ? this.ctx.inventory.collection(request.xid)?.parsed : undefined;
     const encoded = encodeOperations(request.payload, target, { xid: request.xid, fragment: request.fragment, collection });
     const ops = encoded.map((e) =>
-      this.ctx.operations.create({ deviceId: request.device, target, fragment: e.fragment, messageId: e.messageId, topic, line: e.line }),
+      this.ctx.operations.create({ deviceId: request.device, target, fragment: e.fragment, messageId: e.messageId, topic, line: e.line, source: request.source }),
     );
     for (const op of ops) this.ctx.emit('operation', { ...op });
     this.deliverOperations(request.device, ops, topic);

@@ -7,24 +7,29 @@
  * `sessions.ts` (who is connected as what), `routing.ts` (ACL, publish/subscribe), `delivery.ts` (downstream
  * lines, `500`), `registration.ts` (bootstrap), `aedes-internals.ts` (every touch of aedes' private API).
  *
- * Events for the flow are emitted as 'record', 'problem', 'registration', 'registered', 'operation', 'clients'
- * (never 'error', so nothing can throw from an unhandled event).
+ * Durable state (open operations, id sequence) goes through `store.ts` (`options.store`, in memory by default);
+ * availability (`availability.ts`) is fed from connections and records here, with one sweep timer.
+ *
+ * Events for the flow are emitted as 'record', 'problem', 'registration', 'registered', 'operation', 'clients',
+ * 'availability', 'store-error' (never 'error', so nothing can throw from an unhandled event).
  */
 import { EventEmitter } from 'node:events';
 import type * as tls from 'node:tls';
 import type { Aedes, AedesPublishPacket, Client } from 'aedes' with { 'resolution-mode': 'import' };
 import { MAX_PUBLISH_BYTES } from '../smartrest/limits';
 import { SERVICE_PREFIX } from './acl';
-import { certificateName, clientStream, limitPacketLength, remoteAddress, renameClient, skipRouting } from './aedes-internals';
+import { certificateName, clientStream, endedBy, isWill, limitPacketLength, remoteAddress, renameClient, skipRouting } from './aedes-internals';
 import { authenticate, AuthRefusal, BOOTSTRAP_TENANT, LoginBrake, type BrakePolicy, type BrakeStats, type Session } from './auth';
+import { AvailabilityTracker, type AvailabilityChange } from './availability';
 import { DEFAULT_DELIVERY_LIMITS, Delivery, type DeliveryLimits, type OperationRequest } from './delivery';
-import type { Inventory } from './inventory';
+import { InventoryLimitError, type Inventory } from './inventory';
 import { Listeners, type EndpointAddresses } from './listeners';
 import { OperationStore, type Operation } from './operations';
 import { Registration, type RegistrationRequest } from './registration';
 import type { DeviceRegistry } from './registry';
-import { DROPPED_TOPIC, Router } from './routing';
+import { DROPPED_TOPIC, Router, type EndpointRecord } from './routing';
 import { Sessions, type ClientCounts } from './sessions';
+import { MemoryStore, type EndpointStore } from './store';
 
 export type { BrakePolicy, BrakeStats } from './auth';
 export type { DeliveryLimits, EndpointProblem } from './delivery';
@@ -32,6 +37,7 @@ export type { EndpointAddresses } from './listeners';
 export type { RegistrationRefusal, RegistrationRequest } from './registration';
 export type { EndpointRecord, RecordKind } from './routing';
 export type { ClientCounts } from './sessions';
+export type { AvailabilityChange } from './availability';
 
 export interface EndpointOptions {
   host?: string;
@@ -52,6 +58,10 @@ export interface EndpointOptions {
   platformVersion?: string;
   /** Largest PUBLISH accepted from a device, header included (default 16184). */
   maxPublishBytes?: number;
+  /** Where open operations and the id sequence are kept (default: in memory, lost on close). */
+  store?: EndpointStore;
+  /** How often required intervals (`117`) are checked (ms, default 10 s): one timer for every device. */
+  availabilitySweepMs?: number;
   /** Login brake (see auth.ts); `false` turns it off. */
   brake?: Partial<BrakePolicy> | false;
   /** Per-connection delivery bounds (see delivery.ts). */
@@ -90,6 +100,13 @@ function noop(): void {}
 export class EndpointServer extends EventEmitter {
   readonly tenant: string;
   readonly operations = new OperationStore();
+  /** Connections and required intervals of the devices; its clock is replaceable (tests). */
+  readonly availability = new AvailabilityTracker((c) => this.availabilityChanged(c));
+  private readonly store: EndpointStore;
+  /** Operations dropped when they were restored, reported by `announceDropped` once the nodes listen. */
+  private dropped: Operation[] = [];
+  /** Clients whose last will was published (for the reason of their DISCONNECTED). */
+  private readonly willSent = new WeakSet<Client>();
   private broker!: Aedes;
   private readonly network = new Listeners();
   private readonly sessions = new Sessions();
@@ -108,7 +125,12 @@ export class EndpointServer extends EventEmitter {
     this.tenant = options.tenant;
     this.maxPublish = options.maxPublishBytes ?? MAX_PUBLISH_BYTES;
     this.brake = options.brake === false ? undefined : new LoginBrake(options.brake ?? {});
-    const emit = (event: string, payload: unknown) => void this.emit(event, payload);
+    this.store = options.store ?? new MemoryStore();
+    this.operations.onStoreError = (err) => void this.emit('store-error', err);
+    const emit = (event: string, payload: unknown) => {
+      if (event === 'record') this.heard(payload as EndpointRecord);
+      this.emit(event, payload);
+    };
     this.delivery = new Delivery({
       sessions: this.sessions,
       operations: this.operations,
@@ -180,7 +202,36 @@ export class EndpointServer extends EventEmitter {
     return { refused: this.refusals, ...(this.brake?.stats ?? { locked: 0, delayed: 0, failed: 0 }) };
   }
 
+  /**
+   * Report (as 'operation' events, FAILED with the reason) the operations dropped when the store was loaded: those of
+   * removed devices and those beyond the bounds. Called by the endpoint node once its nodes listen.
+   */
+  announceDropped(): Operation[] {
+    const dropped = this.dropped.splice(0);
+    for (const op of dropped) this.emit('operation', op);
+    return dropped;
+  }
+
+  /** Devices with a live connection, and monitored devices whose required interval passed. */
+  onlineCounts(): { online: number; unavailable: number } {
+    return { online: this.availability.connectedCount, unavailable: this.availability.unavailable };
+  }
+
+  private async restore(): Promise<void> {
+    const { registry, inventory, tls } = this.options;
+    // A device is removed when it has no credentials any more (registry file or the node's Devices); devices that
+    // log in with a client certificate have none, so with client certificates the inventory counts too.
+    const certificates = Boolean(tls?.options.requestCert);
+    this.dropped = await this.operations.restore(this.store, (id) => registry.has(id) || (certificates && inventory.get(id) !== undefined));
+    for (const mo of inventory.list()) {
+      const minutes = mo.c8y_RequiredAvailability?.responseInterval;
+      if (typeof minutes === 'number' && minutes > 0) this.availability.requiredInterval(mo.externalId, minutes, true);
+    }
+    this.availability.start(this.options.availabilitySweepMs ?? 10_000);
+  }
+
   private async init(): Promise<void> {
+    await this.restore();
     const { Aedes } = await import('aedes');
     const broker = await Aedes.createBroker({
       // Keep the $SYS heartbeat out of the way; nobody here can subscribe to it.
@@ -208,6 +259,7 @@ export class EndpointServer extends EventEmitter {
         );
       },
       authorizePublish: (client, packet, cb) => {
+        if (client && isWill(client, packet)) this.willSent.add(client);
         try {
           this.router.authorizePublish(client, packet);
           cb(null);
@@ -243,6 +295,7 @@ export class EndpointServer extends EventEmitter {
   }
 
   private async doClose(): Promise<void> {
+    this.availability.stop();
     await this.network.close(() => (this.broker ? new Promise<void>((resolve) => this.broker.close(() => resolve())) : Promise.resolve()));
     this.sessions.clear();
     this.registration.clear();
@@ -253,6 +306,7 @@ export class EndpointServer extends EventEmitter {
     } catch {
       // Disk trouble while closing must not keep the port.
     }
+    await this.store.flush().catch((err: Error) => void this.emit('store-error', err));
     this.emit('closed');
   }
 
@@ -295,12 +349,49 @@ export class EndpointServer extends EventEmitter {
     clientStream(client)?.once?.('close', () => this.disconnected(client));
     const replaced = this.sessions.open(client, session);
     replaced?.close();
+    if (session.role === 'device') this.availability.connected(session.deviceId);
     this.emit('clients', this.clientCounts());
   }
 
   private disconnected(client: Client): void {
+    const s = this.sessions.get(client);
     if (!this.sessions.close(client)) return;
+    // A connection replaced by a newer one of the same device does not make the device DISCONNECTED.
+    if (s?.role === 'device' && !this.sessions.client(s.deviceId)) this.availability.disconnected(s.deviceId, endedBy(client, this.willSent.has(client)));
     if (!this.closing) this.emit('clients', this.clientCounts());
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Availability
+
+  /** A valid record of a device or child: a message for its required interval; `117` sets the interval. */
+  private heard(e: EndpointRecord): void {
+    const target = e.child ?? e.device;
+    if (e.record.messageId === 117) {
+      const minutes = Number(e.record.values?.interval);
+      const inventory = this.options.inventory;
+      try {
+        // Created here as routing would create it after the records (the interval must have a place to live).
+        if (e.child !== undefined) inventory.ensureChild(e.device, e.child);
+        else inventory.ensureDevice(e.device);
+        inventory.setFragments(target, { c8y_RequiredAvailability: { responseInterval: Number.isFinite(minutes) ? minutes : 0 } });
+        // Only devices the inventory holds are tracked, so its bounds bound the tracker too.
+        this.availability.requiredInterval(target, minutes);
+      } catch (err) {
+        // Inventory bound reached: routing refuses the publish with 41 and the interval is not tracked.
+        if (!(err instanceof InventoryLimitError)) throw err;
+      }
+    }
+    this.availability.message(target);
+  }
+
+  private availabilityChanged(c: AvailabilityChange): void {
+    const inventory = this.options.inventory;
+    if (c.state === 'AVAILABLE' || c.state === 'UNAVAILABLE') {
+      inventory.setFragments(c.device, { c8y_Availability: { status: c.state, lastMessage: this.availability.lastMessage(c.device) ?? c.time } });
+    }
+    else inventory.setFragments(c.device, { c8y_Connection: { status: c.state } });
+    this.emit('availability', c);
   }
 
   // ---------------------------------------------------------------------------------------------------------------

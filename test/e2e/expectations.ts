@@ -106,6 +106,9 @@ EXPECTATIONS['c8y-endpoint'] = [
   { debug: 'decoded measurements', match: (p) => p.messageId === 211 && typeof p.values.value === 'number' },
   { debug: 'operation on the device', match: (p) => p === '510,c8y-example-device' },
   { debug: 'operation status', match: (p) => p.fragment === 'c8y_Restart' && p.status === 'SUCCESSFUL' },
+  // availability filter: the simulated device connects and, with `117,1` and a message every 3 s, is AVAILABLE.
+  { debug: 'device availability', match: (p) => p?.device === 'c8y-example-device' && p.state === 'CONNECTED' && p.reason === 'connected' },
+  { debug: 'device availability', match: (p) => p?.device === 'c8y-example-device' && p.state === 'AVAILABLE' },
 ];
 // c8y-device (issue #4): a flow as a Cumulocity device against the `npm start` demo endpoint (127.0.0.1:1883).
 // Deployed alone there is no broker, so what shows is the data side and the connection state; deployed with the

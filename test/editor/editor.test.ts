@@ -316,6 +316,30 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
     }
   });
 
+  it('c8y-endpoint-in offers the availability filter (labelled, selected, with its output label)', async () => {
+    assert.ok(page, 'editor did not load');
+    const p = page;
+    const node = exampleFlows.find((n) => n.type === 'c8y-endpoint-in' && n.filter === 'availability');
+    assert.ok(node, 'an example has a c8y-endpoint-in with the filter availability');
+    await closeAllTrays(p);
+    try {
+      await p.evaluate((id: string) => RED.editor.edit(RED.nodes.node(id)), node.id);
+      const select = p.locator('#node-input-filter');
+      await select.waitFor({ state: 'visible' });
+      assert.equal(await select.inputValue(), 'availability');
+      assert.equal((await p.locator('#node-input-filter option[value="availability"]').textContent())?.trim(), 'availability changes (not records)');
+      const labels = await p.evaluate((id: string) => {
+        const n = RED.nodes.node(id);
+        const def = RED.nodes.getType('c8y-endpoint-in');
+        return [def.outputLabels.call(n, 0), def.outputLabels.call({ ...n, filter: 'all' }, 0)];
+      }, node.id);
+      assert.deepEqual(labels, ['availability change', 'decoded record']);
+    } finally {
+      await p.locator('#node-dialog-cancel').click().catch(() => undefined);
+      await closeAllTrays(p).catch(() => undefined);
+    }
+  });
+
   it('datacake-mqtt-out: a non-ASCII field name stays as typed and is marked, never upper-cased into another field', async () => {
     assert.ok(page, 'editor did not load');
     const p = page;

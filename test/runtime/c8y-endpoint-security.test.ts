@@ -78,6 +78,8 @@ after(async () => {
 afterEach(async () => {
   clients.endAll();
   await helper.unload();
+  // Operations are durable (they outlive the deploy): each test starts without the previous tests' operations.
+  fs.rmSync(path.join(userDir, 'c8y-endpoint', 'ep-operations.json'), { force: true });
 });
 
 describe('c8y-endpoint security: registration', { timeout: 90_000 }, () => {
