@@ -68,7 +68,8 @@ async function bootstrap(clientId: string) {
 
 before(async () => {
   userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'c8y-endpoint-sec-'));
-  helper.settings({ userDir, c8yEndpoint: { brake: BRAKE, limits: LIMITS, connectTimeoutMs: 1000 } });
+  // c8yEndpoint is this package's own settings.js key, unknown to the helper's settings type
+  helper.settings({ userDir, c8yEndpoint: { brake: BRAKE, limits: LIMITS, connectTimeoutMs: 1000 } } as Parameters<typeof helper.settings>[0]);
   await new Promise<void>((resolve) => helper.startServer(() => resolve()));
 });
 after(async () => {

@@ -59,7 +59,7 @@ describe('bridge loop breaker', () => {
 describe('bridge outbox', () => {
   it('a churning drop-oldest outbox reuses its payload memory; copies stay intact until they leave', () => {
     const o = new Outbox({ maxMessages: 1000, maxBytes: 200 * 1024, policy: 'drop-oldest', onDrop: (e) => o.done(e) });
-    const slabsSeen = new Set<ArrayBuffer>();
+    const slabsSeen = new Set<ArrayBufferLike>();
     for (let i = 0; i < 20000; i++) {
       const socketChunk = Buffer.alloc(4096, i % 251);
       o.push(entry(i, { payload: socketChunk.subarray(100, 1100) }));

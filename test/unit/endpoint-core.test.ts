@@ -192,7 +192,7 @@ describe('message ids', () => {
 
 describe('one id grammar (smartrest/ids.ts)', () => {
   it('refuses "/", wildcards, control characters and more than 128 bytes for every kind; ":" only in device ids', async () => {
-    const { idProblem } = await import('../../src/smartrest/ids');
+    const { idProblem } = await import('../../src/smartrest/ids.js');
     for (const kind of ['device', 'child', 'xid'] as const) {
       for (const bad of ['', 'a/b', '../x', 'a+b', '#', 'a\nb', 'a\u0000', 'a\u007f', 'é'.repeat(65)]) assert.ok(idProblem(bad, kind), `${kind} ${JSON.stringify(bad)}`);
       for (const good of ['dev-1', 'a.b_c', 'é'.repeat(64), 'x'.repeat(128)]) assert.equal(idProblem(good, kind), undefined, `${kind} ${good}`);
@@ -205,7 +205,7 @@ describe('one id grammar (smartrest/ids.ts)', () => {
 
 describe('endpoint login brake (policy)', () => {
   it('lets a clean address through at once, doubles the delay per failure, then refuses', async () => {
-    const { LoginBrake } = await import('../../src/endpoint/auth');
+    const { LoginBrake } = await import('../../src/endpoint/auth.js');
     const brake = new LoginBrake({ baseDelayMs: 100, maxDelayMs: 500, lockAfter: 6, forgetMs: 60_000 });
     const delays: number[] = [];
     for (let i = 0; i < 6; i++) {
@@ -228,7 +228,7 @@ describe('endpoint login brake (policy)', () => {
 
 describe('endpoint delivery helpers', () => {
   it('cuts text to a byte bound on character boundaries and escapes control characters', async () => {
-    const { cutUtf8, escapeControls } = await import('../../src/endpoint/delivery');
+    const { cutUtf8, escapeControls } = await import('../../src/endpoint/delivery.js');
     assert.equal(cutUtf8('abc', 10), 'abc');
     assert.equal(cutUtf8('aé€😀', 6), 'aé€');
     assert.equal(cutUtf8('aé€😀', 5), 'aé');
