@@ -13,6 +13,7 @@ import { CredentialStore, fingerprint } from '../../c8y/credstore';
 import type { DeviceCredentials } from '../../c8y/bootstrap';
 import { FragmentQueues, operationOf, queueKey, statusLines, type OperationRef } from '../../c8y/operations';
 import { parseChildren, parseList, startupMessages, type StartupMessage } from '../../c8y/startup';
+import { tlsProblem } from '../../c8y/tls';
 import { ConnectionClosedError, MqttConnection, type ConnectionUser, type StatusLike } from '../../mqtt/connection';
 import { describeIssue } from '../../smartrest/codec';
 import { decodePayload } from '../../smartrest/message';
@@ -196,6 +197,7 @@ export = function register(RED: NodeAPI): void {
         will: config.will !== false ? { topic: (config.willTopic || 's/us').trim(), payload: willPayload, qos: 1 } : undefined,
         retryRefused,
         describeRefusal,
+        describeError: (err) => tlsProblem(err, (config.host ?? '').trim())?.status,
         queueLimit: { messages: queueSize, bytes: queueSize * 16384 },
         backoff: { initialMs: 1000, maxMs: 120000, factor: 2, jitter: 0.5 },
         onConnected: async (conn) => {
@@ -207,14 +209,18 @@ export = function register(RED: NodeAPI): void {
         },
       });
       // Warnings, never [error]: an absent or refusing broker is a state (status), logged once per distinct problem.
-      connection.on('refused', (code: number) => {
-        warnOnce(refusalLogLine(code));
+      connection.on('refused', (code: number, midSession: boolean) => {
+        warnOnce(refusalLogLine(code, midSession));
         if (code === 4 && !credentialsRefused) {
           credentialsRefused = true;
           node.emit('credentials-refused');
         }
       });
-      connection.on('client-error', (err: unknown) => isRefusal(err) || warnOnce(`Cumulocity connection (${clientId}): ${errorText(err)}`));
+      connection.on('client-error', (err: unknown) => {
+        if (isRefusal(err)) return;
+        const tlsIssue = tlsProblem(err as Error, (config.host ?? '').trim());
+        warnOnce(`Cumulocity connection (${clientId}): ${tlsIssue ? tlsIssue.log : errorText(err)}`);
+      });
       connection.on('overflow', (topic: string) => warnOnce(`offline queue full (${queueSize} messages): a message to ${topic} was dropped`));
       connection.on('connected', () => {
         lastWarning = '';
