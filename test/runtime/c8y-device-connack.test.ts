@@ -76,11 +76,11 @@ describe('a CONNACK in the middle of a session', () => {
   afterEach(async () => helper.unload());
 
   async function deploy() {
-    await helper.load([deviceNode, outNode], [
+    await helper.load([deviceNode, outNode], ([
       { id: TAB, type: 'tab' },
       { id: 'dev', type: 'c8y-device', host: '127.0.0.1', port: srv.port, transport: 'mqtt', tenant: 't1', deviceId: 'mid1', keepalive: 30, queueSize: 10, pending: false },
       { id: 'out1', z: TAB, type: 'c8y-out', device: 'dev', qos: '1', mode: 's', wires: [] },
-    ], { dev: { user: 'u', password: 'p' } });
+    ] as any[]), { dev: { user: 'u', password: 'p' } });
     const dev = helper.getNode('dev') as unknown as C8yDeviceNode;
     await until(() => dev.connection?.state === 'connected', 5000, 'connected');
     return { dev, out: helper.getNode('out1') };

@@ -33,7 +33,7 @@ after(async () => {
 });
 
 async function setup(format: 'json' | 'smartrest' = 'json') {
-  await helper.load([deviceNode, inNode, outNode, catchNode], [
+  await helper.load([deviceNode, inNode, outNode, catchNode], ([
     { id: TAB, type: 'tab' },
     { id: 'dev', type: 'c8y-device', host: '127.0.0.1', port: fx.port, transport: 'mqtt', tenant: 't100', deviceId: 'jdev', keepalive: 30, queueSize: 10, pending: false, format },
     { id: 'in1', z: TAB, type: 'c8y-in', device: 'dev', executing: false, errors: true, outputs: 2, wires: [['ops'], ['errs']] },
@@ -42,7 +42,7 @@ async function setup(format: 'json' | 'smartrest' = 'json') {
     { id: 'errs', z: TAB, type: 'helper' },
     { id: 'c1', z: TAB, type: 'catch', scope: ['out1'], wires: [['caught']] },
     { id: 'caught', z: TAB, type: 'helper' },
-  ], { dev: { user: 'alice', password: 'pw-1' } });
+  ] as any[]), { dev: { user: 'alice', password: 'pw-1' } });
   const dev = helper.getNode('dev') as unknown as C8yDeviceNode;
   await until(() => dev.connection?.state === 'connected', 5000, 'connected');
   const got = { dev, out: helper.getNode('out1'), ops: collect(helper.getNode('ops')), errs: collect(helper.getNode('errs')), caught: collect(helper.getNode('caught')) };
