@@ -46,7 +46,8 @@ async function setup(format: 'json' | 'smartrest' = 'json') {
   const dev = helper.getNode('dev') as unknown as C8yDeviceNode;
   await until(() => dev.connection?.state === 'connected', 5000, 'connected');
   const got = { dev, out: helper.getNode('out1'), ops: collect(helper.getNode('ops')), errs: collect(helper.getNode('errs')), caught: collect(helper.getNode('caught')) };
-  await until(() => fx.subscriptions('d:jdev').includes('error'), 5000, 'error subscribed');
+  // c8y-out is set to JSON: `error` is subscribed beside s/e (a c8y-in has the errors output).
+  await until(() => fx.subscriptions('d:jdev').includes('error') && fx.subscriptions('d:jdev').includes('s/e'), 5000, 'error subscribed');
   return got;
 }
 

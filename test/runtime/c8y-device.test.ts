@@ -115,7 +115,7 @@ describe('c8y-device against the documented fixture', () => {
     assert.deepEqual(fx.attempts.map((a) => [a.clientId, a.username, a.code]), [['d:dev1', 't100/alice', 0]]);
     assert.deepEqual(fx.clients(), ['d:dev1']);
     assert.deepEqual(fx.lines('s/us'), ['100,Device 1,c8y_NodeRed', '101,child1,Child 1,c8y_MQTTChildDevice', '110,S-1,NR,1', '114,c8y_Restart,c8y_Command', '117,10', '500']);
-    assert.deepEqual(fx.subscriptions('d:dev1').sort(), ['error', 's/ds', 's/e']);
+    assert.deepEqual(fx.subscriptions('d:dev1').sort(), ['s/ds', 's/e']);
     // status of every node follows the connection
     await settle(20);
     assert.ok((got.out as any).status.calledWithMatch({ text: 'connected' }));

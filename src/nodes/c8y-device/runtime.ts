@@ -270,13 +270,26 @@ export = function register(RED: NodeAPI): void {
     if (node.problem && !node.problem.startsWith('no credentials')) node.warn(`c8y-device ${node.deviceId || '(no id)'}: ${node.problem}`);
 
     let errorsSubscribed = false;
+    // Errors of JSON via MQTT come on `error`: subscribed (with s/e) once JSON is used on this connection, so a
+    // SmartREST-only device does not ask for a topic some brokers refuse.
+    let jsonUsed = jsonOperations;
+    let jsonErrorsSubscribed = false;
     function subscribeErrors(): void {
-      if (errorsSubscribed || !node.connection) return;
-      errorsSubscribed = true;
-      node.connection.subscribe('s/e', 0, onError).catch(() => undefined);
-      // Errors of JSON via MQTT (c8y-out set to JSON) come on `error`.
-      node.connection.subscribe(JSON_ERROR_TOPIC, 0, onError).catch(() => undefined);
+      if (!node.connection) return;
+      if (!errorsSubscribed) {
+        errorsSubscribed = true;
+        node.connection.subscribe('s/e', 0, onError).catch(() => undefined);
+      }
+      if (jsonUsed && !jsonErrorsSubscribed) {
+        jsonErrorsSubscribed = true;
+        node.connection.subscribe(JSON_ERROR_TOPIC, 0, onError).catch(() => undefined);
+      }
     }
+    node.useJson = () => {
+      if (jsonUsed) return;
+      jsonUsed = true;
+      if (errorsSubscribed) subscribeErrors();
+    };
 
     const problemStatus = (): StatusLike =>
       node.problem ? { fill: 'red', shape: 'ring', text: node.problem } : { fill: 'grey', shape: 'ring', text: 'no credentials: waiting for a registration' };

@@ -87,6 +87,8 @@ export interface C8yDeviceNode extends Node<C8yDeviceCredentials> {
   completeById(operationId: string, result: OperationResult, child?: string): Promise<void>;
   /** `507`: every EXECUTING operation (of `fragment`, or all) of the device or child becomes FAILED; those in progress here are finished. */
   failExecuting(fragment: string | undefined, reason: string | undefined, child?: string): Promise<void>;
+  /** A node publishes JSON via MQTT on this connection: `error` is subscribed with `s/e` (when a c8y-in asks for errors). */
+  useJson(): void;
   /** Registration result: store (persisted, encrypted) and reconnect with it. */
   setCredentials(creds: DeviceCredentials): Promise<void>;
   /** Certificate-authenticated devices: subscribe `s/dat` (once) and publish an empty `s/uat`; `71` reaches c8y-in. */

@@ -53,6 +53,7 @@ export = function register(RED: NodeAPI): void {
       node.status({ fill: 'red', shape: 'ring', text: 'no c8y-device configured' });
     } else {
       device.register(user);
+      if (config.format === 'json') device.useJson();
     }
 
     let discarded = 0;
@@ -119,6 +120,7 @@ export = function register(RED: NodeAPI): void {
         if (format !== 'smartrest' && format !== 'json') throw new Error(`msg.format must be "smartrest" or "json"; got ${JSON.stringify(format)}`);
         const jsonTopic = typeof msg.topic === 'string' ? parseJsonTopic(msg.topic) : undefined;
         if (format === 'json' || jsonTopic) {
+          device.useJson();
           // JSON via MQTT: the platform takes `source` from the ClientId, so only the connection's own device.
           if (child !== undefined && child !== device.deviceId) throw new Error('JSON via MQTT publishes for the device of the connection only: send data of a child device as SmartREST');
           if (jsonTopic) {
