@@ -95,6 +95,8 @@ describe('a CONNACK in the middle of a session', () => {
     await until(() => texts(out).some((t: string) => /session ended by the server: CONNACK 5 not authorised.*; retry in \d+ s/.test(t)), 5000, 'status');
     assert.ok(warns(dev).some((w: string) => /^Cumulocity ended the session: CONNACK 5 not authorised\. missing permissions/.test(w)), warns(dev).join(' | '));
     await until(() => dev.connection?.state === 'connected' && srv.connects > before, 10000, 'connected again');
+    // One line with the meaning, not MQTT.js's "Protocol error: duplicate CONNACK" beside it.
+    assert.deepEqual(warns(dev).filter((w: string) => /CONNACK/.test(w)).length, 1, warns(dev).join(' | '));
   });
 
   it('CONNACK 4 mid-session: not retried, the status says so', async () => {

@@ -27,10 +27,14 @@ interface TlsConfigNode {
   addTLSOptions(options: Record<string, unknown>): void;
 }
 
-/** MQTT.js's own error for a refused CONNACK: the 'refused' event logs it better (meaning and what to do). */
+/**
+ * MQTT.js's own error for a refused CONNACK, or for a second CONNACK on an open session ("Protocol error: duplicate
+ * CONNACK"): the 'refused' event logs it better (meaning and what to do).
+ */
 function isRefusal(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown };
-  return typeof e?.code === 'number' && typeof e.message === 'string' && /connection refused/i.test(e.message);
+  if (typeof e?.message !== 'string') return false;
+  return (typeof e.code === 'number' && /connection refused/i.test(e.message)) || /duplicate CONNACK/i.test(e.message);
 }
 
 /** Bound of the per-fragment operation queue (a flow that never answers must not make it grow without end). */
