@@ -36,7 +36,7 @@ async function setup(format: 'json' | 'smartrest' = 'json') {
   await helper.load([deviceNode, inNode, outNode, catchNode], ([
     { id: TAB, type: 'tab' },
     { id: 'dev', type: 'c8y-device', host: '127.0.0.1', port: fx.port, transport: 'mqtt', tenant: 't100', deviceId: 'jdev', keepalive: 30, queueSize: 10, pending: false, format },
-    { id: 'in1', z: TAB, type: 'c8y-in', device: 'dev', executing: false, errors: true, outputs: 2, wires: [['ops'], ['errs']] },
+    { id: 'in1', z: TAB, type: 'c8y-in', device: 'dev', executing: true, errors: true, outputs: 2, wires: [['ops'], ['errs']] },
     { id: 'out1', z: TAB, type: 'c8y-out', device: 'dev', qos: '1', mode: 's', format: 'json', wires: [] },
     { id: 'ops', z: TAB, type: 'helper' },
     { id: 'errs', z: TAB, type: 'helper' },
@@ -88,7 +88,7 @@ describe('JSON via MQTT on the device side', () => {
     assert.equal(fx.published.filter((p) => p.clientId === 'd:jdev' && !p.topic.startsWith('s/')).length, 0);
   });
 
-  it('JSON operations: from devicecontrol/notifications with their id, the static copy on s/ds not handed twice, result by id (506/505)', async () => {
+  it('JSON operations: from devicecontrol/notifications with their id, the static copy on s/ds not handed twice, 504 on hand-over, result by id (506/505)', async () => {
     const { out, ops } = await setup();
     assert.ok(fx.subscriptions('d:jdev').includes('devicecontrol/notifications'));
     const op = { id: '4711', deviceId: '100', status: 'PENDING', externalSource: { externalId: 'jdev', type: 'c8y_Serial' }, c8y_Command: { text: 'uptime' } };
@@ -99,6 +99,7 @@ describe('JSON via MQTT on the device side', () => {
     assert.equal(m.operationId, '4711');
     assert.equal(m.device, 'jdev');
     assert.deepEqual(m.payload, op);
+    await until(() => fx.lines('s/us').includes('504,4711'), 5000, '504 by id on hand-over');
     out.receive({ ...m, payload: { status: 'SUCCESSFUL', result: ['up 3 days'] } });
     await until(() => fx.lines('s/us').includes('506,4711,up 3 days'), 5000, '506 by id');
     // a second one of the same fragment comes after the first was answered
