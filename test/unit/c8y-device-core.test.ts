@@ -140,7 +140,7 @@ describe('c8y bootstrap', () => {
 
 describe('c8y tls problems', () => {
   it('names the certificate problem and what to do; ordinary network errors are not TLS problems', async () => {
-    const { tlsProblem } = await import('../../src/c8y/tls');
+    const { tlsProblem } = await import('../../src/c8y/tls.js');
     assert.equal(tlsProblem({ code: 'SELF_SIGNED_CERT_IN_CHAIN', message: 'self-signed certificate in certificate chain' }, 'h')?.status, 'TLS: server certificate not trusted (unknown CA)');
     assert.equal(tlsProblem({ code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', message: '' }, 'h')?.status, 'TLS: server certificate not trusted (unknown CA)');
     assert.equal(tlsProblem({ code: 'CERT_HAS_EXPIRED', message: 'certificate has expired' }, 'h')?.status, 'TLS: server certificate expired');
