@@ -17,7 +17,13 @@
         var star = $('#node-input-deviceId').val() === '*' || $('#node-input-field').val() === '*';
         el('star-warning').toggle(star);
       }).trigger('change');
-      $('#node-input-field').on('change', function () { var v = $(this).val(); if (v && v !== '+' && v !== '*') $(this).val(v.toUpperCase()); });
+      // Upper-case only a valid identifier (ASCII): toUpperCase() would turn "straße" into the valid "STRASSE",
+      // another field; an invalid name stays as typed and the validation marks it.
+      // The rule is the runtime's (window.DeviceProtocolsEditor, loaded before this script).
+      $('#node-input-field').on('change', function () {
+        var v = $(this).val();
+        if (v && !window.DeviceProtocolsEditor.checkDatacakeField(v)) $(this).val(v.toUpperCase());
+      });
       function call(path, extra) {
         var id = $('#node-input-broker').val();
         if (!id || id === '_ADD_') { say(t('noBroker')); return null; }

@@ -5,6 +5,7 @@
  *   node scripts/test.js            build, then test/unit, test/runtime, test/e2e
  *   node scripts/test.js --full     ... plus test/editor and test/interop (needs /usr/bin/chromium)
  *   node scripts/test.js <files..>  build, then only the given test files
+ *   (the whole-suite runs also typecheck test/ and bench/ with tsconfig.test.json)
  *
  * Runs `node --import tsx --test --test-concurrency=1 --test-force-exit --test-reporter=tap <files>`
  * (Node 20's --test does not expand globs, so the files are listed here),
@@ -71,6 +72,16 @@ const build = spawnSync(process.execPath, [buildScript], { cwd: root, stdio: 'in
 if (build.status !== 0) {
   console.error(`test: the build failed (exit ${build.status ?? build.signal}); not running tests`);
   process.exit(build.status || 1);
+}
+
+// The whole suite also typechecks the tests and benchmarks (tsx runs them without checking types), so that a
+// test that no longer matches the code it calls fails here rather than passing on a wrong assumption.
+if (!explicit.length) {
+  const tc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.test.json')], { cwd: root, stdio: 'inherit' });
+  if (tc.status !== 0) {
+    console.error('test: the tests do not typecheck (tsc -p tsconfig.test.json); not running them');
+    process.exit(tc.status || 1);
+  }
 }
 
 const concurrency = process.env.TEST_CONCURRENCY || '1';

@@ -12,6 +12,8 @@ import { checkDeviceId as checkEndpointDeviceId } from '../endpoint/clientid';
 import { checkDeviceId as deviceSideIdGrammar } from '../c8y/clientid';
 import { checkChildId, checkXid } from '../smartrest/topics';
 import { MAX_PUBLISH_BYTES } from '../smartrest/limits';
+import { FIELD_INPUT_RE } from '../datacake/topics';
+import { apiUrlProblem } from '../datacake/apiurl';
 
 /** A Node-RED 3+ validator: `(value, opt)`, returns true or the reason shown in the editor. */
 export type Validator = (value: unknown, opt?: unknown) => true | string;
@@ -145,6 +147,31 @@ export function checkChild(value: unknown): string | undefined {
 export function checkXidField(value: unknown): string | undefined {
   const v = typeof value === 'string' ? value : '';
   return v ? checkXid(v) : undefined;
+}
+
+/**
+ * A Datacake field name as typed: the runtime's `[A-Za-z0-9_]+` (checked before upper-casing, so `straße` is refused
+ * rather than turned into `STRASSE`). Empty is allowed (the message or the picker names it); `wildcard` also allows
+ * `+` and `*` (every field, for the in-node).
+ */
+export function checkDatacakeField(value: unknown, wildcard = false): string | undefined {
+  const v = typeof value === 'string' ? value.trim() : '';
+  if (!v || (wildcard && (v === '+' || v === '*'))) return undefined;
+  return FIELD_INPUT_RE.test(v) ? undefined : `field name ${JSON.stringify(v)} must be ASCII letters, digits and _ (a Datacake field identifier)`;
+}
+
+/** The Datacake API URL the broker node sends its token to (the runtime's rule); empty uses Datacake's. */
+export function checkDatacakeApiUrl(value: unknown): string | undefined {
+  const v = typeof value === 'string' ? value.trim() : '';
+  return v ? apiUrlProblem(v) : undefined;
+}
+
+/** The c8y-out / c8y-device message format; unset (flows older than the option) means SmartREST. */
+export const FORMATS = ['smartrest', 'json'] as const;
+
+/** A validator for a select: `value` is one of `values` (undefined allowed: the runtime's default). */
+export function oneOf(values: readonly string[], name: string): Validator {
+  return validator((v) => (v === undefined || values.includes(String(v)) ? undefined : `${name} must be one of ${values.join(', ')}`));
 }
 
 /** Turns a check into a Node-RED 3+ validator (two parameters, so that its message is shown). */

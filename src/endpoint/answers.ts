@@ -18,6 +18,8 @@ export interface AnswerContext {
   inventory: Inventory;
   operations: OperationStore;
   platformVersion: string;
+  /** Why `parent` may not have `child` as its child (`101`), else undefined; without it every `101` is taken. */
+  adoptProblem?: (parent: string, child: string) => string | undefined;
 }
 
 export interface Answer {
@@ -50,10 +52,17 @@ const list = (v: unknown) => ((v as unknown[]) ?? []).map(str);
 /** One handler per static id the endpoint answers; records with other ids (measurements, alarms, …) need none. */
 const HANDLERS: Record<number, Handler> = {
   100: ({ deviceId, target, inventory }, v) => {
+    // Idempotent: an existing device or child (also a grandchild) keeps its name and its place.
+    if (inventory.get(target)) return;
     if (target === deviceId) inventory.ensureDevice(deviceId, str(v.name), str(v.type));
     else inventory.ensureChild(deviceId, target, str(v.name), str(v.type));
   },
-  101: ({ target, inventory }, v) => void inventory.ensureChild(target, str(v.uniqueChildId), str(v.name), str(v.type), v.deviceMarker !== false),
+  101: ({ target, inventory, adoptProblem }, v, out) => {
+    const child = str(v.uniqueChildId);
+    const refused = adoptProblem?.(target, child);
+    if (refused) return void out.errors.push({ code: 41, id: '101', text: refused });
+    inventory.ensureChild(target, child, str(v.name), str(v.type), v.deviceMarker !== false);
+  },
   105: ({ target, inventory }, _v, out) => void out.replies.push(serializeRecord(['106', ...inventory.children(target)])),
   114: ({ target, inventory }, v) => inventory.setSupportedOperations(target, list(v.operations)),
   123: ({ target, inventory }, _v, out) => void out.replies.push(serializeRecord(['124', inventory.ensureDevice(target).mo.id])),

@@ -2,6 +2,7 @@
  * Cumulocity MQTT ClientId: `[d:]<deviceId>[:<defaultTemplateXId>]` (reference §1.3).
  * Uniqueness is decided by the device id alone, so `dev1`, `d:dev1` and `d:dev1:xid` are the same device.
  */
+import { idProblem } from '../smartrest/ids';
 
 export interface ClientIdInfo {
   deviceId: string;
@@ -15,9 +16,6 @@ export class ClientIdError extends Error {
     this.name = 'ClientIdError';
   }
 }
-
-/** Characters a device id may not contain: it becomes a topic level in the service namespace (`devices/<id>/…`). */
-const BAD_ID = /[/+#\u0000]/;
 
 /**
  * Parse a ClientId; throws ClientIdError for an empty id, an empty device id, a `:` inside the device id
@@ -42,15 +40,12 @@ export function parseClientId(clientId: string): ClientIdInfo {
   if (!deviceId) throw new ClientIdError(`the ClientId ${JSON.stringify(clientId)} has an empty device id`);
   const bad = checkDeviceId(deviceId);
   if (bad) throw new ClientIdError(bad);
-  if (xid !== undefined && BAD_ID.test(xid)) throw new ClientIdError(`the template collection id ${JSON.stringify(xid)} may not contain "/", "+", "#" or NUL`);
+  const badXid = xid !== undefined ? idProblem(xid, 'xid') : undefined;
+  if (badXid) throw new ClientIdError(badXid);
   return xid !== undefined ? { deviceId, xid } : { deviceId };
 }
 
-/** Why a string cannot be a device id (undefined when it can). */
+/** Why a string cannot be a device id (undefined when it can); the grammar is in smartrest/ids.ts. */
 export function checkDeviceId(deviceId: unknown): string | undefined {
-  if (typeof deviceId !== 'string' || deviceId === '') return 'the device id must be a non-empty string';
-  if (deviceId.includes(':')) return `the device id ${JSON.stringify(deviceId)} contains ":"`;
-  if (BAD_ID.test(deviceId)) return `the device id ${JSON.stringify(deviceId)} may not contain "/", "+", "#" or NUL`;
-  if (Buffer.byteLength(deviceId) > 128) return `the device id ${JSON.stringify(deviceId.slice(0, 20) + '…')} is longer than 128 bytes`;
-  return undefined;
+  return idProblem(deviceId, 'device');
 }

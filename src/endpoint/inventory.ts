@@ -18,7 +18,15 @@ export interface ManagedObject {
   supportedOperations: string[];
   isDevice: boolean;
   created: string;
+  /** `117`: the interval (minutes) within which the device must send a message; 0 or less: not monitored. */
+  c8y_RequiredAvailability?: { responseInterval: number };
+  /** Kept by the endpoint on each change (availability.ts). */
+  c8y_Availability?: { status: 'AVAILABLE' | 'UNAVAILABLE'; lastMessage: string };
+  c8y_Connection?: { status: 'CONNECTED' | 'DISCONNECTED' };
 }
+
+/** Fragments the endpoint maintains on a managed object. */
+export type AvailabilityFragments = Pick<ManagedObject, 'c8y_RequiredAvailability' | 'c8y_Availability' | 'c8y_Connection'>;
 
 interface InventoryFile {
   version: 1;
@@ -95,6 +103,15 @@ export class Inventory {
     const mo = this.ensureDevice(externalId).mo;
     mo.supportedOperations = operations.filter((o) => o !== '');
     this.changed();
+  }
+
+  /** Set availability fragments of an existing object (false when it does not exist). */
+  setFragments(externalId: string, fragments: AvailabilityFragments): boolean {
+    const mo = this.objects.get(externalId);
+    if (!mo) return false;
+    Object.assign(mo, fragments);
+    this.changed();
+    return true;
   }
 
   list(): ManagedObject[] {

@@ -37,6 +37,7 @@ interface RegistryFile {
 export const ISSUED_COST = 1 << 10;
 export const TYPED_COST = 1 << 15;
 const KEYLEN = 32;
+const BURN_SALT = crypto.randomBytes(16);
 
 export function usernameFor(deviceId: string): string {
   return `device_${deviceId}`;
@@ -117,19 +118,35 @@ export class DeviceRegistry {
     return true;
   }
 
-  /** The entry when `password` is right for `username` (without tenant), else undefined. */
+  /** scrypt computations run by `verify` and `burn` (observable cost: unknown users cost as much as known ones). */
+  hashes = 0;
+
+  /**
+   * The entry when `password` is right for `username` (without tenant), else undefined. An unknown user costs
+   * one scrypt like a known one, so the answer time does not tell which users exist.
+   */
   async verify(username: string, password: string | Buffer | undefined): Promise<DeviceCredential | undefined> {
     const e = this.byUser.get(username);
-    if (!e || password === undefined) return undefined;
+    if (!e || password === undefined) {
+      await this.burn(password);
+      return undefined;
+    }
     const pw = typeof password === 'string' ? password : password.toString('utf8');
     const mac = crypto.createHmac('sha256', this.memoKey).update(e.hash).update('\0').update(pw).digest();
     const known = this.memo.get(username);
     if (known && crypto.timingSafeEqual(known, mac)) return e;
+    this.hashes++;
     const hash = await scrypt(pw, Buffer.from(e.salt, 'base64'), e.cost);
     if (this.byUser.get(username) !== e) return undefined; // changed meanwhile
     if (!crypto.timingSafeEqual(hash, Buffer.from(e.hash, 'base64'))) return undefined;
     this.memo.set(username, mac);
     return e;
+  }
+
+  /** Spend what checking a password costs, for a refusal that needs no check (same time as a wrong password). */
+  async burn(password: string | Buffer | undefined): Promise<void> {
+    this.hashes++;
+    await scrypt(password === undefined ? '' : typeof password === 'string' ? password : password.toString('utf8'), BURN_SALT, ISSUED_COST);
   }
 
   private put(e: DeviceCredential): void {

@@ -2,6 +2,7 @@
  * Cumulocity MQTT topic grammar: `<mode>/<direction><type>[/<X-ID>][/<childId>]` (reference §2).
  * Only upstream topics take the processing modes t/q/c; downstream topics always start with `s/`.
  */
+import { idProblem } from './ids';
 import type { ProcessingMode } from './types';
 
 export const PROCESSING_MODES: readonly ProcessingMode[] = ['s', 't', 'q', 'c'];
@@ -86,19 +87,14 @@ export function parseTopic(topic: string): TopicInfo | undefined {
 
 const NO_LEVELS: string[] = [];
 
-/** Characters a topic level may not contain (MQTT wildcards, separator and NUL). */
-const BAD_LEVEL = /[+#\u0000]/;
-
+/** Why a child id cannot be used (see ids.ts for the grammar). */
 export function checkChildId(child: string): string | undefined {
-  if (child === '') return 'the child device id is empty';
-  if (BAD_LEVEL.test(child)) return `the child device id ${JSON.stringify(child)} contains an MQTT wildcard or NUL`;
-  return undefined;
+  return idProblem(child, 'child');
 }
 
+/** Why an X-ID cannot be used (see ids.ts for the grammar). */
 export function checkXid(xid: string): string | undefined {
-  if (!xid) return 'the template collection id (X-ID) is empty';
-  if (BAD_LEVEL.test(xid) || xid.includes('/')) return `the X-ID ${JSON.stringify(xid)} may not contain "/", "+", "#" or NUL`;
-  return undefined;
+  return idProblem(xid, 'xid');
 }
 
 /** Build the upstream topic for static (`s/us`) or custom (`s/uc/<X-ID>`) messages, as a device or a child. */

@@ -106,6 +106,9 @@ EXPECTATIONS['c8y-endpoint'] = [
   { debug: 'decoded measurements', match: (p) => p.messageId === 211 && typeof p.values.value === 'number' },
   { debug: 'operation on the device', match: (p) => p === '510,c8y-example-device' },
   { debug: 'operation status', match: (p) => p.fragment === 'c8y_Restart' && p.status === 'SUCCESSFUL' },
+  // availability filter: the simulated device connects and, with `117,1` and a message every 3 s, is AVAILABLE.
+  { debug: 'device availability', match: (p) => p?.device === 'c8y-example-device' && p.state === 'CONNECTED' && p.reason === 'connected' },
+  { debug: 'device availability', match: (p) => p?.device === 'c8y-example-device' && p.state === 'AVAILABLE' },
 ];
 // c8y-device (issue #4): a flow as a Cumulocity device against the `npm start` demo endpoint (127.0.0.1:1883).
 // Deployed alone there is no broker, so what shows is the data side and the connection state; deployed with the
@@ -120,6 +123,10 @@ EXPECTATIONS['c8y-device/gateway'] = [
   { debug: 'child measurement', match: (m) => m && m.device === 'c4d-child-1' && m.payload[0] === '200' },
   { debug: 'child measurement', match: (m) => m && m.device === 'c4d-child-2' && m.payload[0] === '200' },
   { debug: 'gateway connection', match: c8yConnectionState },
+];
+EXPECTATIONS['c8y-device/json-device'] = [
+  { debug: 'measurement sent', match: (p) => p && p.messageId === 200 && p.values.fragment === 'c8y_Temperature' && typeof p.values.value === 'number' },
+  { debug: 'device connection', match: c8yConnectionState },
 ];
 EXPECTATIONS['c8y-device/bootstrap'] = [
   { debug: 'registration status', match: (s) => !!s && typeof s.text === 'string' && /connect|CONNACK|refused|polling|waiting|done|not needed/.test(s.text) },

@@ -748,6 +748,30 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
     }
   });
 
+  it('c8y-endpoint-in offers the availability filter (labelled, selected, with its output label)', async () => {
+    assert.ok(page, 'editor did not load');
+    const p = page;
+    const node = exampleFlows.find((n) => n.type === 'c8y-endpoint-in' && n.filter === 'availability');
+    assert.ok(node, 'an example has a c8y-endpoint-in with the filter availability');
+    await closeAllTrays(p);
+    try {
+      await p.evaluate((id: string) => RED.editor.edit(RED.nodes.node(id)), node.id);
+      const select = p.locator('#node-input-filter');
+      await select.waitFor({ state: 'visible' });
+      assert.equal(await select.inputValue(), 'availability');
+      assert.equal((await p.locator('#node-input-filter option[value="availability"]').textContent())?.trim(), 'availability changes (not records)');
+      const labels = await p.evaluate((id: string) => {
+        const n = RED.nodes.node(id);
+        const def = RED.nodes.getType('c8y-endpoint-in');
+        return [def.outputLabels.call(n, 0), def.outputLabels.call({ ...n, filter: 'all' }, 0)];
+      }, node.id);
+      assert.deepEqual(labels, ['availability change', 'decoded record']);
+    } finally {
+      await p.locator('#node-dialog-cancel').click().catch(() => undefined);
+      await closeAllTrays(p).catch(() => undefined);
+    }
+  });
+
   for (const t of types) {
     it(`help: "${t.type}" follows Node-RED's layout (summary, Inputs, Outputs, Details, References)`, async () => {
       assert.ok(page, 'editor did not load');
@@ -818,6 +842,69 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
       if (perMinute > 60) loud.push(`${ex.name}: about ${perMinute} debug messages per minute`);
     }
     assert.deepEqual(loud, []);
+  });
+
+  it('c8y-out and c8y-device: the JSON format is offered, shown and kept through the dialog', async () => {
+    assert.ok(page, 'editor did not load');
+    const p = page;
+    const out = exampleFlows.find((n) => n.type === 'c8y-out' && n.format === 'json');
+    const dev = exampleFlows.find((n) => n.type === 'c8y-device' && n.format === 'json');
+    assert.ok(out && dev, 'an example has a JSON c8y-out and c8y-device');
+    await closeAllTrays(p);
+    try {
+      await p.evaluate((id: string) => {
+        const n = RED.nodes.node(id);
+        if (n.z) RED.workspaces.show(n.z);
+        RED.editor.edit(n);
+      }, out.id);
+      const select = p.locator('#node-input-format');
+      await select.waitFor({ state: 'visible' });
+      assert.equal(await select.inputValue(), 'json');
+      assert.deepEqual(await select.locator('option').evaluateAll((os: any[]) => os.map((o) => o.value)), ['smartrest', 'json']);
+      await p.locator('#node-dialog-ok').click();
+      await closeAllTrays(p);
+      assert.equal(await p.evaluate((id: string) => RED.nodes.node(id).format, out.id), 'json');
+      await p.evaluate((id: string) => RED.editor.editConfig('', 'c8y-device', id), dev.id);
+      const devSelect = p.locator('#node-config-input-format');
+      await devSelect.waitFor({ state: 'visible' });
+      assert.equal(await devSelect.inputValue(), 'json');
+    } finally {
+      await p.locator('#node-config-dialog-cancel').click().catch(() => undefined);
+      await closeAllTrays(p).catch(() => undefined);
+    }
+  });
+
+  it('datacake-mqtt-out: a non-ASCII field name stays as typed and is marked, never upper-cased into another field', async () => {
+    assert.ok(page, 'editor did not load');
+    const p = page;
+    const out = exampleFlows.find((n) => n.type === 'datacake-mqtt-out');
+    assert.ok(out, 'an example has a datacake-mqtt-out');
+    await closeAllTrays(p);
+    try {
+      await p.evaluate((id: string) => {
+        const n = RED.nodes.node(id);
+        if (n.z) RED.workspaces.show(n.z);
+        RED.editor.edit(n);
+      }, out.id);
+      const input = p.locator('#node-input-field');
+      await input.waitFor({ state: 'visible' });
+      // 'straße'.toUpperCase() is 'STRASSE', a valid name of another field
+      await input.fill('straße');
+      await input.dispatchEvent('change');
+      await p.waitForFunction(() => $('#node-input-field').hasClass('input-error'), undefined, { timeout: UI_TIMEOUT });
+      assert.equal(await input.inputValue(), 'straße');
+      await input.fill('+');
+      await input.dispatchEvent('change');
+      await p.waitForFunction(() => $('#node-input-field').hasClass('input-error'), undefined, { timeout: UI_TIMEOUT });
+      await input.fill('temp_1');
+      await input.dispatchEvent('change');
+      await p.waitForFunction(() => !$('#node-input-field').hasClass('input-error'), undefined, { timeout: UI_TIMEOUT });
+      assert.equal(await input.inputValue(), 'TEMP_1');
+    } finally {
+      // leave the node as it was
+      await p.locator('#node-dialog-cancel').click().catch(() => undefined);
+      await closeAllTrays(p).catch(() => undefined);
+    }
   });
 
   it('Deploy button: the edited flows deploy and reach the runtime', async (t) => {

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
 import { helper, catchNode, collect, TAB, settle } from '../support/flow';
+import { loadEndpointFlow } from '../support/endpoint-flow';
 import endpointNode = require('../../src/nodes/c8y-endpoint/runtime');
 import inNode = require('../../src/nodes/c8y-endpoint-in/runtime');
 import outNode = require('../../src/nodes/c8y-endpoint-out/runtime');
@@ -66,18 +67,7 @@ let userDir: string;
 const clients: MqttClient[] = [];
 
 async function setup(extra: Record<string, unknown> = {}) {
-  await helper.load(nodes, flow(port, extra), CREDS);
-  const ep = helper.getNode('ep') as unknown as C8yEndpointNode;
-  await until(() => ep.server()?.addresses.mqtt === port, 5000, 'endpoint listening');
-  return {
-    ep,
-    server: ep.server()!,
-    records: collect(helper.getNode('records')),
-    measurements: collect(helper.getNode('measurements')),
-    ops: collect(helper.getNode('ops')),
-    requests: collect(helper.getNode('requests')),
-    caught: collect(helper.getNode('caught')),
-  };
+  return loadEndpointFlow(nodes, flow(port, extra), CREDS, port, ['records', 'measurements', 'ops', 'requests', 'caught'] as const);
 }
 
 async function connect(opts: IClientOptions): Promise<MqttClient> {
@@ -374,7 +364,7 @@ describe('c8y-endpoint: refusals', () => {
     assert.match(errs[0], /msg.device must name the device/);
     assert.match(errs[1], /not a downstream operation template/);
     assert.match(errs[2], /targets "b", but the message addresses "a"/);
-    assert.match(errs[3], /expected msg.accept or msg.reject/);
+    assert.match(errs[3], /expected msg.accept, msg.reject or msg.reset/);
     assert.match(errs[4], /contains ":"/);
   });
 

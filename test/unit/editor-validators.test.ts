@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import vm from 'node:vm';
-import { RANGES, checkEndpointDevice, checkNumber, checkRules, checkTables, numberIn, validator } from '../../src/editor/validators';
+import { FORMATS, RANGES, checkDatacakeApiUrl, checkDatacakeField, checkEndpointDevice, checkNumber, checkRules, checkTables, numberIn, oneOf, validator } from '../../src/editor/validators';
+import { normalizeField } from '../../src/datacake/topics';
 import { compileRules } from '../../src/bridge/rules';
 import { checkDeviceId } from '../../src/endpoint/clientid';
 
@@ -61,16 +62,53 @@ describe('editor validators', () => {
     assert.equal(checkTables('{}'), undefined);
   });
 
+  it("Datacake field names: the runtime's rule, checked before upper-casing", () => {
+    for (const ok of ['temp_1', 'TEMPERATURE', 'A1']) {
+      assert.equal(checkDatacakeField(ok), undefined, ok);
+      assert.doesNotThrow(() => normalizeField(ok));
+    }
+    // 'straße'.toUpperCase() is 'STRASSE', another valid field: refused as typed, like the runtime does
+    for (const bad of ['straße', 'ﬁeld', 'a-b', 'a b', '+', '*']) {
+      assert.match(checkDatacakeField(bad) ?? '', /ASCII letters, digits and _/, bad);
+      assert.throws(() => normalizeField(bad), /Datacake field identifier|missing/, bad);
+    }
+    assert.equal(checkDatacakeField(''), undefined, 'empty: from msg or an object of fields');
+    assert.equal(checkDatacakeField('+', true), undefined, 'the in-node subscribes to every field');
+    assert.equal(checkDatacakeField('*', true), undefined);
+    assert.match(checkDatacakeField('straße', true) ?? '', /ASCII/);
+  });
+
+  it('Datacake API URL: https, plain http only to this machine (where the token may go)', () => {
+    for (const ok of ['', 'https://api.datacake.co/graphql/', 'http://127.0.0.1:8080/graphql', 'http://localhost/x', 'http://[::1]:9/']) {
+      assert.equal(checkDatacakeApiUrl(ok), undefined, ok);
+    }
+    for (const bad of ['http://api.datacake.co/graphql/', 'http://127.0.0.1.evil.example/', 'ftp://localhost/', 'not a url', 'https//x']) {
+      assert.match(checkDatacakeApiUrl(bad) ?? '', /https:\/\/|not a URL/, bad);
+    }
+  });
+
+  it('format selects: smartrest or json; unset is the default', () => {
+    const v = oneOf(FORMATS, 'format');
+    assert.equal(v.length, 2, '(value, opt) form');
+    assert.equal(v('smartrest'), true);
+    assert.equal(v('json'), true);
+    assert.equal(v(undefined), true);
+    assert.equal(v('xml'), 'format must be one of smartrest, json');
+  });
+
   it('the browser bundle (built) exposes the same checks, with no Node.js left in it', () => {
     const file = path.join(__dirname, '..', '..', 'resources', 'device-protocols-editor.js');
     const code = fs.readFileSync(file, 'utf8');
     assert.doesNotMatch(code, /require\(["'](node:|[a-z])/, 'a require of a Node.js or npm module reached the bundle');
     const window: Record<string, any> = {};
-    vm.runInNewContext(code, { window, globalThis: window, TextEncoder });
+    vm.runInNewContext(code, { window, globalThis: window, TextEncoder, URL });
     const D = window.DeviceProtocolsEditor;
     assert.ok(D, 'window.DeviceProtocolsEditor');
     assert.equal(D.checkRules([{ filter: 'devices/#/s/us', target: 'x' }]), checkRules([{ filter: 'devices/#/s/us', target: 'x' }]));
     assert.equal(D.checkEndpointDevice('é'.repeat(65)), checkEndpointDevice('é'.repeat(65)), 'byte length through TextEncoder');
     assert.equal(D.numberIn(D.RANGES.port, 'port')('0'), 'port must be a whole number from 1 to 65535');
+    assert.equal(D.checkDatacakeField('straße'), checkDatacakeField('straße'));
+    assert.equal(D.checkDatacakeApiUrl('http://example.com/'), checkDatacakeApiUrl('http://example.com/'));
+    assert.equal(D.oneOf(D.FORMATS, 'format')('xml'), 'format must be one of smartrest, json');
   });
 });

@@ -189,3 +189,50 @@ describe('message ids', () => {
     assert.equal(ids[0].slice(0, 8), ids[999].slice(0, 8));
   });
 });
+
+describe('one id grammar (smartrest/ids.ts)', () => {
+  it('refuses "/", wildcards, control characters and more than 128 bytes for every kind; ":" only in device ids', async () => {
+    const { idProblem } = await import('../../src/smartrest/ids.js');
+    for (const kind of ['device', 'child', 'xid'] as const) {
+      for (const bad of ['', 'a/b', '../x', 'a+b', '#', 'a\nb', 'a\u0000', 'a\u007f', 'é'.repeat(65)]) assert.ok(idProblem(bad, kind), `${kind} ${JSON.stringify(bad)}`);
+      for (const good of ['dev-1', 'a.b_c', 'é'.repeat(64), 'x'.repeat(128)]) assert.equal(idProblem(good, kind), undefined, `${kind} ${good}`);
+    }
+    assert.ok(idProblem('a:b', 'device'));
+    assert.equal(idProblem('aa:bb:cc', 'child'), undefined);
+    assert.ok(idProblem(42, 'child'));
+  });
+});
+
+describe('endpoint login brake (policy)', () => {
+  it('lets a clean address through at once, doubles the delay per failure, then refuses', async () => {
+    const { LoginBrake } = await import('../../src/endpoint/auth.js');
+    const brake = new LoginBrake({ baseDelayMs: 100, maxDelayMs: 500, lockAfter: 6, forgetMs: 60_000 });
+    const delays: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const gate = brake.admit('t/device_x', '10.0.0.1');
+      assert.equal(gate.refuse, undefined);
+      delays.push(gate.delayMs);
+      brake.failed('t/device_x', '10.0.0.1');
+    }
+    assert.deepEqual(delays, [0, 100, 200, 400, 500, 500]);
+    assert.match(brake.admit('t/device_x', '10.0.0.1').refuse ?? '', /too many failed logins/);
+    // Another address: no delay, even for the user under attack.
+    assert.deepEqual(brake.admit('t/device_x', '10.0.0.2'), { delayMs: 0 });
+    // An address with one failure trying the attacked user waits as long as that user's count says (and is locked).
+    brake.failed('t/device_y', '10.0.0.3');
+    assert.ok(brake.admit('t/device_x', '10.0.0.3').refuse);
+    assert.deepEqual(brake.admit('t/device_y', '10.0.0.3'), { delayMs: 100 });
+    brake.close();
+  });
+});
+
+describe('endpoint delivery helpers', () => {
+  it('cuts text to a byte bound on character boundaries and escapes control characters', async () => {
+    const { cutUtf8, escapeControls } = await import('../../src/endpoint/delivery.js');
+    assert.equal(cutUtf8('abc', 10), 'abc');
+    assert.equal(cutUtf8('aé€😀', 6), 'aé€');
+    assert.equal(cutUtf8('aé€😀', 5), 'aé');
+    assert.equal(Buffer.byteLength(cutUtf8('😀'.repeat(100), 41)), 40);
+    assert.equal(escapeControls('a\u0000b\u001fc'), 'a\\u0000b\\u001fc');
+  });
+});

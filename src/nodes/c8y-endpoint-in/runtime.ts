@@ -3,14 +3,16 @@
  * (unknown template, malformed CSV, refused topic, oversize) is raised as a Catch-able error on this node (unless
  * `reportErrors` is off);
  * at most 20 errors per second are raised, the rest are counted in one summary.
+ * With the filter *availability* it sends instead one message per change of a device's connection or availability
+ * (decision: `all` stays "every record", so flows that expect records never get availability messages).
  */
 import type { Node, NodeAPI, NodeMessage, NodeStatus } from 'node-red';
-import type { EndpointProblem, EndpointRecord, EndpointServer } from '../../endpoint/server';
+import type { AvailabilityChange, EndpointProblem, EndpointRecord, EndpointServer } from '../../endpoint/server';
 import type { C8yEndpointNode, EndpointUser } from '../c8y-endpoint/types';
 import { nextMessageId } from '../shared/msgid';
-import type { C8yEndpointInConfig, C8yEndpointInErrorMsg, C8yEndpointInOutput } from './types';
+import type { C8yEndpointInAvailabilityOutput, C8yEndpointInConfig, C8yEndpointInErrorMsg, C8yEndpointInOutput } from './types';
 
-const KINDS = new Set(['all', 'inventory', 'measurement', 'alarm', 'event', 'operation-status', 'capability', 'custom', 'other']);
+const KINDS = new Set(['all', 'inventory', 'measurement', 'alarm', 'event', 'operation-status', 'capability', 'custom', 'other', 'availability']);
 const ERRORS_PER_SECOND = 20;
 
 export = function register(RED: NodeAPI): void {
@@ -29,6 +31,7 @@ export = function register(RED: NodeAPI): void {
     let errorWindow = 0;
     let errorsInWindow = 0;
     let suppressed = 0;
+    let tenant = '';
 
     if (!endpoint) {
       node.status({ fill: 'red', shape: 'ring', text: 'no endpoint configured' });
@@ -59,6 +62,14 @@ export = function register(RED: NodeAPI): void {
       refreshStatus();
     }
 
+    function onAvailability(c: AvailabilityChange) {
+      if (deviceFilter && c.device !== deviceFilter) return;
+      const msg: C8yEndpointInAvailabilityOutput = { _msgid: nextMessageId(), payload: { ...c }, device: c.device, topic: `availability/${c.state}`, kind: 'availability', tenant };
+      count++;
+      node.send(msg as unknown as NodeMessage);
+      refreshStatus();
+    }
+
     function onProblem(p: EndpointProblem) {
       if (deviceFilter && p.device !== deviceFilter) return;
       const now = Date.now();
@@ -82,9 +93,12 @@ export = function register(RED: NodeAPI): void {
     const user: EndpointUser = {
       node,
       attach(server: EndpointServer) {
-        server.on('record', onRecord);
+        tenant = server.tenant;
+        if (filter === 'availability') server.on('availability', onAvailability);
+        else server.on('record', onRecord);
         if (reportErrors) server.on('problem', onProblem);
         return () => {
+          server.off('availability', onAvailability);
           server.off('record', onRecord);
           server.off('problem', onProblem);
         };

@@ -1,10 +1,11 @@
 import type { NodeDef } from 'node-red';
 import type { Operation } from '../../endpoint/operations';
+import type { AvailabilityChange } from '../../endpoint/availability';
 import type { RecordKind } from '../../endpoint/server';
 import type { DecodedRecord, ProcessingMode } from '../../smartrest/types';
 
-/** What the filter of `c8y-endpoint-in` selects. */
-export type EndpointInFilter = 'all' | RecordKind;
+/** What the filter of `c8y-endpoint-in` selects: records (`all` = every record) or availability changes. */
+export type EndpointInFilter = 'all' | RecordKind | 'availability';
 
 /** Editor configuration of `c8y-endpoint-in`. */
 export interface C8yEndpointInConfig extends NodeDef {
@@ -44,4 +45,17 @@ export interface C8yEndpointInErrorMsg {
   topic?: string;
   /** The `s/e` line, e.g. `40,999,No static template for this message id`. */
   smartrestError: { code: number; id: string; text: string; line: string };
+}
+
+/** Message contract of `c8y-endpoint-in` with filter *availability*: one message per change of a device. */
+export interface C8yEndpointInAvailabilityOutput {
+  _msgid: string;
+  /** `{device, state: AVAILABLE | UNAVAILABLE | CONNECTED | DISCONNECTED, reason, time}`. */
+  payload: AvailabilityChange;
+  /** The device (or child) whose availability changed. */
+  device: string;
+  /** `availability/<state>`. */
+  topic: string;
+  kind: 'availability';
+  tenant: string;
 }

@@ -2,6 +2,9 @@
  * `c8y-endpoint-out`: sends operations to a device through the endpoint. Each operation is tracked
  * (PENDING → EXECUTING → SUCCESSFUL/FAILED); the node's output reports its creation and every status change.
  * An offline device gets its PENDING operations when it subscribes to `s/ds` again or publishes `500`.
+ * Operations carry this node's id (`source`) and are stored by the endpoint: after a full deploy or a restart this
+ * node (same id) still reports their changes, and those the endpoint dropped (device removed, bound reached) as
+ * FAILED with the reason.
  */
 import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow, NodeStatus } from 'node-red';
 import type { Operation } from '../../endpoint/operations';
@@ -10,15 +13,11 @@ import { errorText, shortText } from '../shared/errors';
 import type { C8yEndpointNode, EndpointUser } from '../c8y-endpoint/types';
 import type { C8yEndpointOutConfig, C8yEndpointOutInput, C8yEndpointOutOutput } from './types';
 
-/** Operations this node follows; beyond this the oldest are forgotten (their changes are no longer reported). */
-const TRACKED_LIMIT = 10000;
-
 export = function register(RED: NodeAPI): void {
   function C8yEndpointOutNode(this: Node, config: C8yEndpointOutConfig) {
     RED.nodes.createNode(this, config);
     const node = this;
     const endpoint = RED.nodes.getNode(config.endpoint) as C8yEndpointNode | null;
-    const tracked = new Set<string>();
     let base: NodeStatus = {};
     let sent = 0;
 
@@ -46,9 +45,9 @@ export = function register(RED: NodeAPI): void {
     }
 
     function onOperation(op: Operation) {
-      if (!tracked.has(op.id) || op.status === 'PENDING') return;
+      // Creation is reported by the input handler (with the input message's properties).
+      if (op.source !== node.id || op.status === 'PENDING') return;
       output(op);
-      if (op.status === 'SUCCESSFUL' || op.status === 'FAILED') tracked.delete(op.id);
     }
 
     const user: EndpointUser = {
@@ -78,12 +77,9 @@ export = function register(RED: NodeAPI): void {
           payload: msg.payload,
           ...(msg.xid !== undefined ? { xid: msg.xid } : {}),
           ...(msg.fragment !== undefined ? { fragment: String(msg.fragment) } : {}),
+          source: node.id,
         });
-        for (const op of ops) {
-          if (tracked.size >= TRACKED_LIMIT) tracked.delete(tracked.values().next().value as string);
-          tracked.add(op.id);
-          output(op, msg);
-        }
+        for (const op of ops) output(op, msg);
         sent += ops.length;
         show();
         done();
@@ -96,7 +92,6 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       endpoint.deregister(user);
-      tracked.clear();
       node.status({});
       done();
     });

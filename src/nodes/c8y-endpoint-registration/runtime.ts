@@ -3,9 +3,10 @@
  * bootstrap user and poll `s/ucr` appear as requests (one message per new request). A request is accepted by a
  * message `{accept: "<deviceId>"}`, by the node's allow-list/pattern, or rejected by `{reject: "<deviceId>"}`;
  * on the device's next poll the endpoint answers `70,<tenant>,<username>,<password>` on `s/dcr`.
+ * A registered device gets no new credentials until the flow resets it with `{reset: "<deviceId>"}` (logged).
  */
 import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow, NodeStatus } from 'node-red';
-import type { EndpointServer, RegistrationRequest } from '../../endpoint/server';
+import type { EndpointServer, RegistrationRefusal, RegistrationRequest } from '../../endpoint/server';
 import { errorText, shortText } from '../shared/errors';
 import type { C8yEndpointNode, EndpointUser } from '../c8y-endpoint/types';
 import type { C8yEndpointRegistrationConfig, C8yEndpointRegistrationInput, C8yEndpointRegistrationOutput } from './types';
@@ -73,13 +74,16 @@ export = function register(RED: NodeAPI): void {
           out('registration/registered', { deviceId: r.deviceId, tenant: r.tenant, username: r.username });
           show();
         };
+        const onRefused = (r: RegistrationRefusal) => out('registration/refused', r);
         const remove = allowed ? server.addAcceptor((req) => allowed!(req.deviceId)) : undefined;
         server.on('registration', onRequest);
         server.on('registered', onRegistered);
+        server.on('registration-refused', onRefused);
         return () => {
           remove?.();
           server.off('registration', onRequest);
           server.off('registered', onRegistered);
+          server.off('registration-refused', onRefused);
         };
       },
       endpointStatus(s) {
@@ -97,7 +101,21 @@ export = function register(RED: NodeAPI): void {
         const p = (msg.payload && typeof msg.payload === 'object' ? msg.payload : {}) as C8yEndpointRegistrationInput;
         const accept = msg.accept ?? p.accept;
         const reject = msg.reject ?? p.reject;
-        if (accept === undefined && reject === undefined) throw new Error('expected msg.accept or msg.reject (or payload.accept / payload.reject) with a device id');
+        const reset = msg.reset ?? p.reset;
+        if (accept === undefined && reject === undefined && reset === undefined) {
+          throw new Error('expected msg.accept, msg.reject or msg.reset (or payload.accept / .reject / .reset) with a device id');
+        }
+        // Reset first, so that {reset, accept} re-registers a device in one message.
+        if (reset !== undefined) {
+          if (typeof reset !== 'string') throw new Error('msg.reset must be a device id (string)');
+          const r = server.reset(reset);
+          node.warn(
+            r.registered
+              ? `device ${r.deviceId} reset: its next accepted registration replaces its credentials`
+              : `device ${r.deviceId} reset: it is not registered, it registers as usual`,
+          );
+          out('registration/reset', r, msg);
+        }
         if (accept !== undefined) {
           if (typeof accept !== 'string') throw new Error('msg.accept must be a device id (string)');
           out('registration/accepted', server.accept(accept), msg);

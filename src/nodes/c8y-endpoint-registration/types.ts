@@ -1,5 +1,5 @@
 import type { NodeDef } from 'node-red';
-import type { RegistrationRequest } from '../../endpoint/server';
+import type { RegistrationRefusal, RegistrationRequest } from '../../endpoint/server';
 
 /** Editor configuration of `c8y-endpoint-registration`. */
 export interface C8yEndpointRegistrationConfig extends NodeDef {
@@ -15,12 +15,22 @@ export interface C8yEndpointRegistrationConfig extends NodeDef {
 export interface C8yEndpointRegistrationInput {
   accept?: string;
   reject?: string;
+  /** Allow one re-registration of this (registered) device: its next accepted registration replaces its credentials. */
+  reset?: string;
 }
 
-/** Output: a new request (`registration/request`), an accept/reject done by message, or issued credentials (`registration/registered`). */
+/**
+ * Output: a new request (`registration/request`), an accept/reject/reset done by message, issued credentials
+ * (`registration/registered`), or a poll refused because the device is already registered (`registration/refused`,
+ * at most once a minute per device).
+ */
 export interface C8yEndpointRegistrationOutput {
-  topic: 'registration/request' | 'registration/accepted' | 'registration/rejected' | 'registration/registered';
-  /** The request (device id, first seen, remote address, state), or for `registered` the device id, tenant and user name (never the password). */
-  payload: RegistrationRequest | { deviceId: string; tenant: string; username: string };
+  topic: 'registration/request' | 'registration/accepted' | 'registration/rejected' | 'registration/registered' | 'registration/reset' | 'registration/refused';
+  /**
+   * The request (device id, first seen, remote address, state); for `registered` the device id, tenant and user name
+   * (never the password); for `reset` the device id and whether it was registered; for `refused` the device id,
+   * the reason and the remote address.
+   */
+  payload: RegistrationRequest | { deviceId: string; tenant: string; username: string } | { deviceId: string; registered: boolean } | RegistrationRefusal;
   device: string;
 }

@@ -7,6 +7,13 @@
  *   so a redeployed endpoint can bind the same port; closing takes at most ~3 s.
  * - A port that cannot be bound is retried every 5 s while users exist (e.g. another program still holds it).
  * - Device credentials persist under the Node-RED user dir; secrets only in credentials.
+ * - Open operations and their id sequence persist beside them through a FileStore (`<prefix>-operations.json`,
+ *   `<prefix>-sequences.json`); operations dropped when they are loaded are reported once the nodes listen.
+ * - The status shows the devices online (live connections) and the monitored devices that are unavailable.
+ * - Limits (login brake, outbound queue, drain and CONNECT timeouts) come from `c8yEndpoint` in settings.js, as
+ *   core's MQTT nodes take `mqttReconnectTime`; the defaults are documented in the README.
+ * - Refused logins are counted in the status and summed up in the log at most once a minute (user name and
+ *   address, never a password).
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -14,12 +21,30 @@ import type { NodeAPI, NodeStatus } from 'node-red';
 import type { TlsOptions } from 'node:tls';
 import { DeviceRegistry, parseStaticDevices } from '../../endpoint/registry';
 import { Inventory } from '../../endpoint/inventory';
-import { EndpointServer, type ClientCounts } from '../../endpoint/server';
+import { EndpointServer, type ClientCounts, type EndpointOptions, type LoginRefusal } from '../../endpoint/server';
+import { FileStore } from '../../endpoint/store-file';
 import { errorText, shortText } from '../shared/errors';
 import type { C8yEndpointConfig, C8yEndpointCredentials, C8yEndpointNode, EndpointUser } from './types';
 
 const RETRY_MS = 5000;
 const IDLE_STOP_MS = 1000;
+/** Availability changes refresh the status at most this often (a sweep may change thousands at once). */
+const STATUS_THROTTLE_MS = 1000;
+/** Refused logins and overflows are summed up in the log at most this often. */
+const LOG_EVERY_MS = 60_000;
+
+/** `c8yEndpoint` in settings.js: limits for every endpoint of this Node-RED. */
+type EndpointSettings = Pick<EndpointOptions, 'brake' | 'limits' | 'connectTimeoutMs'>;
+
+function endpointSettings(value: unknown): EndpointSettings {
+  if (!value || typeof value !== 'object') return {};
+  const v = value as Record<string, unknown>;
+  const out: EndpointSettings = {};
+  if (v.brake === false || (v.brake && typeof v.brake === 'object')) out.brake = v.brake as EndpointSettings['brake'];
+  if (v.limits && typeof v.limits === 'object') out.limits = v.limits as EndpointSettings['limits'];
+  if (typeof v.connectTimeoutMs === 'number' && v.connectTimeoutMs > 0) out.connectTimeoutMs = v.connectTimeoutMs;
+  return out;
+}
 
 function portOf(value: unknown, fallback: number): number {
   if (value === '' || value === undefined || value === null) return fallback;
@@ -47,7 +72,10 @@ export = function register(RED: NodeAPI): void {
 
     const userDir = (RED.settings as unknown as { userDir?: string }).userDir || path.join(os.tmpdir(), 'node-red-c8y-endpoint');
     const base = config.registryFile ? path.resolve(userDir, config.registryFile) : path.join(userDir, 'c8y-endpoint', `${node.id}-devices.json`);
-    const inventoryFile = base.replace(/(\.json)?$/, '').replace(/-devices$/, '') + '-inventory.json';
+    const prefix = base.replace(/(\.json)?$/, '').replace(/-devices$/, '');
+    const inventoryFile = prefix + '-inventory.json';
+    let store: FileStore | undefined;
+    let statusTimer: NodeJS.Timeout | undefined;
 
     function setStatus(s: NodeStatus) {
       status = s;
@@ -59,7 +87,47 @@ export = function register(RED: NodeAPI): void {
       const a = server.addresses;
       const ports = [a.mqtt !== undefined ? `${a.mqtt}` : '', a.tls !== undefined ? `tls ${a.tls}` : '', a.ws !== undefined ? `ws ${a.ws}` : ''].filter(Boolean).join(', ');
       const c = counts ?? server.clientCounts();
-      setStatus({ fill: 'green', shape: 'dot', text: `${host}:${ports} · ${c.devices} device${c.devices === 1 ? '' : 's'}${c.bootstrap ? ` · ${c.bootstrap} registering` : ''}` });
+      const { online, unavailable } = server.onlineCounts();
+      const refused = server.loginStats().refused;
+      setStatus({
+        fill: 'green',
+        shape: 'dot',
+        text: `${host}:${ports} · ${online} online${unavailable ? ` · ${unavailable} unavailable` : ''}${c.bootstrap ? ` · ${c.bootstrap} registering` : ''}${refused ? ` · ${refused} refused` : ''}`,
+      });
+    }
+
+    /** Redraw the status at most once a second (a sweep or a flood of refusals changes it thousands of times). */
+    function redrawSoon() {
+      statusTimer ??= setTimeout(() => {
+        statusTimer = undefined;
+        listening();
+      }, STATUS_THROTTLE_MS);
+    }
+
+    // Log summaries: the first event of a quiet period is logged at once, the rest summed up a minute later.
+    const pendingLog = { refused: 0, braked: 0, last: '', overflow: 0, lastOverflow: '' };
+    let logTimer: NodeJS.Timeout | undefined;
+    function flushLog() {
+      logTimer = undefined;
+      if (pendingLog.refused) {
+        node.warn(`${pendingLog.refused} login${pendingLog.refused === 1 ? '' : 's'} refused (${pendingLog.braked} by the login brake); last: ${pendingLog.last}`);
+      }
+      if (pendingLog.overflow) node.warn(`${pendingLog.overflow} downstream line${pendingLog.overflow === 1 ? '' : 's'} not delivered; last: ${pendingLog.lastOverflow}`);
+      const logged = pendingLog.refused + pendingLog.overflow > 0;
+      Object.assign(pendingLog, { refused: 0, braked: 0, overflow: 0 });
+      // Keep the timer while events come, so that a steady attack is one line a minute.
+      if (logged) logTimer = setTimeout(flushLog, LOG_EVERY_MS);
+    }
+    function logLater() {
+      if (!logTimer) flushLog();
+    }
+    function refused(r: LoginRefusal) {
+      node.debug(`refused connection ${JSON.stringify(r.clientId ?? '')} from ${r.remoteAddress ?? '?'}: CONNACK ${r.code} (${r.reason})`);
+      pendingLog.refused++;
+      if (r.braked) pendingLog.braked++;
+      pendingLog.last = `user ${JSON.stringify(r.username ?? '')} from ${r.remoteAddress ?? '?'}: ${r.reason}`;
+      logLater();
+      redrawSoon();
     }
 
     async function start(): Promise<void> {
@@ -91,7 +159,11 @@ export = function register(RED: NodeAPI): void {
           }
           const service = config.serviceUser && creds.servicePassword ? { username: config.serviceUser.trim(), password: creds.servicePassword } : null;
           const bootstrap = creds.bootstrapPassword ? { username: (config.bootstrapUser || 'devicebootstrap').trim(), password: creds.bootstrapPassword } : null;
+          // A fresh store per start: the previous one was closed (flushed) by stop().
+          store = new FileStore(prefix);
           s = await EndpointServer.start({
+            store,
+            ...endpointSettings((RED.settings as unknown as { c8yEndpoint?: unknown }).c8yEndpoint),
             host,
             port: portOf(config.port, 1883),
             tls: tlsOptions ? { port: portOf(config.tlsPort, 8883), options: tlsOptions } : null,
@@ -108,14 +180,30 @@ export = function register(RED: NodeAPI): void {
           }
           server = s;
           s.on('clients', listening);
-          s.on('refused', (r: { clientId?: string; code: number; reason: string; remoteAddress?: string }) =>
-            node.debug(`refused connection ${JSON.stringify(r.clientId ?? '')} from ${r.remoteAddress ?? '?'}: CONNACK ${r.code} (${r.reason})`),
-          );
+          s.on('availability', redrawSoon);
+          s.on('store-error', (err: Error) => node.warn(`endpoint: operations are not saved: ${errorText(err)}`));
+          s.on('refused', refused);
+          s.on('overflow', (o: { device: string; topic: string; reason: string }) => {
+            pendingLog.overflow++;
+            pendingLog.lastOverflow = `device ${o.device}${o.topic ? ` on ${o.topic}` : ''}: ${o.reason}`;
+            logLater();
+          });
           for (const entry of users.values()) entry.detach = entry.user.attach(s);
+          const dropped = s.announceDropped();
+          // Also in the log, for operations whose c8y-endpoint-out node is gone (no node reports them then).
+          if (dropped.length) {
+            const reasons = [...new Set(dropped.map((o) => o.failureReason))].slice(0, 3).join('; ');
+            node.warn(`endpoint: ${dropped.length} stored operation${dropped.length === 1 ? '' : 's'} dropped (FAILED): ${reasons}`);
+          }
           node.log(`listening on ${host} ${JSON.stringify(s.addresses)}, tenant ${tenant}`);
           listening();
         } catch (err) {
           if (s && s !== server) await s.close().catch(() => undefined);
+          if (!server) {
+            const st = store;
+            store = undefined;
+            await st?.close().catch(() => undefined);
+          }
           const text = errorText(err);
           // One error per distinct problem, not one every retry.
           if (text !== lastStartError) node.error(`endpoint: ${text}`);
@@ -138,7 +226,9 @@ export = function register(RED: NodeAPI): void {
     async function stop(): Promise<void> {
       if (retryTimer) clearTimeout(retryTimer);
       if (idleTimer) clearTimeout(idleTimer);
-      retryTimer = idleTimer = undefined;
+      if (logTimer) clearTimeout(logTimer);
+      if (statusTimer) clearTimeout(statusTimer);
+      retryTimer = idleTimer = logTimer = statusTimer = undefined;
       if (starting) await starting;
       const s = server;
       server = undefined;
@@ -150,6 +240,9 @@ export = function register(RED: NodeAPI): void {
         s.removeAllListeners();
         await s.close();
       }
+      const st = store;
+      store = undefined;
+      await st?.close().catch((err: Error) => node.warn(`endpoint: cannot save operations: ${errorText(err)}`));
     }
 
     node.register = (user: EndpointUser) => {
