@@ -10,6 +10,7 @@ import { DEFAULT_API_URL, GraphqlError, listDevices, listWorkspaces } from '../.
 import { parseTopic } from '../../datacake/topics';
 import { canonicalText } from '../../datacake/values';
 import { ConnectionClosedError, MqttConnection, describeConnack, type ConnectionUser, type StatusLike } from '../../mqtt/connection';
+import { connectionControl } from '../shared/actions';
 import { errorText } from '../shared/errors';
 import type { DatacakeBrokerConfig, DatacakeBrokerCredentials, DatacakeBrokerNode, DatacakeProtocol, FieldHandler } from './types';
 
@@ -120,6 +121,20 @@ export = function register(RED: NodeAPI): void {
       if (node.connection && !node.problem) node.connection.deregister(user);
       else user.status({});
     };
+    // msg.action connect/disconnect of the in- and out-nodes (src/nodes/shared/actions.ts); without a token there
+    // is nothing to connect with.
+    Object.assign(
+      node,
+      connectionControl(() => node.connection, {
+        blocked: () => (token ? undefined : 'no token: enter the Datacake token in the datacake-broker node'),
+        startUsers: () => {
+          if (!node.problem || !node.connection) return false;
+          node.problem = undefined;
+          for (const u of users.values()) node.connection.register(u);
+          return true;
+        },
+      }),
+    );
 
     node.subscribeFields = (filter: string, qos: 0 | 1, handler: FieldHandler) => {
       if (!node.connection) return Promise.resolve(async () => undefined);
