@@ -16,6 +16,8 @@ export interface DatacakeBrokerConfig extends NodeDef {
   wsPath?: string;
   /** Verify the server certificate (TLS only); default true. */
   verifyCert?: boolean;
+  /** Id of a core `tls-config` node (CA, client certificate, server name) for mqtts / wss; its verify setting wins. */
+  tls?: string;
   /** Blank: a random `dtck-nr-…` id per connection (Datacake manages client ids itself). */
   clientId?: string;
   /** GraphQL endpoint for the editor pickers. */
