@@ -5,6 +5,12 @@
  */
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { execFileSync } from 'node:child_process';
 import mqtt from 'mqtt';
 import { helper, catchNode, collect, TAB, settle } from '../support/flow';
 import { startBroker, until, type TestBroker } from '../support/broker';
@@ -236,5 +242,50 @@ describe('broker-bridge msg.action and a datacake-broker side', () => {
     assert.match(errs[0].error.message, /only msg.action/);
     assert.match(errs[1].error.message, /Invalid action specified/);
     await dev.endAsync();
+  });
+});
+
+describe('datacake-broker tls-config', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const tlsNode = require('@node-red/nodes/core/network/05-tls.js');
+
+  it('mqtts to a broker with its own CA: refused without the tls-config, connected with it', async () => {
+    const certs = fs.mkdtempSync(path.join(os.tmpdir(), 'dtck-tls-'));
+    const sh = (cmd: string) => execFileSync('sh', ['-c', cmd], { cwd: certs, stdio: 'pipe' });
+    sh('openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=dtck-test-ca" -keyout ca.key -out ca.crt');
+    sh('openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server.key -out server.csr');
+    fs.writeFileSync(path.join(certs, 'server.ext'), 'subjectAltName=IP:127.0.0.1\n');
+    sh('openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -out server.crt -extfile server.ext');
+    const { Aedes } = await import('aedes');
+    const aedes: any = await Aedes.createBroker();
+    const server = tls.createServer({ key: fs.readFileSync(path.join(certs, 'server.key')), cert: fs.readFileSync(path.join(certs, 'server.crt')) }, (s) => aedes.handle(s));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const load = (withTls: boolean) =>
+        helper.load(
+          [...nodes, tlsNode],
+          [
+            { id: TAB, type: 'tab' },
+            { id: 't1', type: 'tls-config', cert: '', key: '', ca: path.join(certs, 'ca.crt'), verifyservercert: true },
+            datacakeBroker({ port, protocol: 'mqtts', verifyCert: true, tls: withTls ? 't1' : '' }),
+            { id: 'in1', z: TAB, type: 'datacake-mqtt-in', broker: 'b1', productSlug: P, wires: [[]] },
+          ],
+          { b1: { token: TOKEN } },
+        );
+      await load(false);
+      const plain = helper.getNode('b1') as any;
+      await until(() => /certificate/i.test(plain.connection?.lastError ?? ''), 8000, 'certificate error without the tls-config');
+      assert.notEqual(plain.connection.state, 'connected');
+      await helper.unload();
+      await load(true);
+      const withCa = helper.getNode('b1') as any;
+      await until(() => withCa.connection?.state === 'connected', 8000, 'connected with the CA of the tls-config');
+    } finally {
+      await helper.unload();
+      await new Promise<void>((r) => server.close(() => r()));
+      await new Promise<void>((r) => aedes.close(() => r()));
+      fs.rmSync(certs, { recursive: true, force: true });
+    }
   });
 });
