@@ -74,6 +74,13 @@ export interface ConnectionOptions {
    * device that re-registers and restarts wants its queue kept).
    */
   failWhenRefused?: boolean;
+  /**
+   * A network error that usually passes (refused, reset: a broker that is starting or restarting, a redeploy that
+   * stops the in-process broker first) is emitted as `network-error` at once, and as `client-error` (what nodes
+   * warn about) only when the connection is still not up this long after it. Until then, and while it has not been
+   * connected since (re)start, the status says `connecting`. Default 10 s; 0 emits `client-error` at once.
+   */
+  networkErrorGraceMs?: number;
   /** Bound of the offline queue. */
   queueLimit?: { messages: number; bytes: number };
   /** Runs after every connect, before subscriptions are replayed and the queue drains (a startup phase). */
@@ -198,6 +205,14 @@ function settle(ctx: { resolve: () => void; reject: (err: Error) => void }, err?
  */
 export const STATUS_TEXT = { connecting: 'connecting', connected: 'connected', disconnected: 'disconnected' } as const;
 
+/** Socket errors that a reconnect usually cures (see `networkErrorGraceMs`); DNS and TLS errors are not among them. */
+export const TRANSIENT_NETWORK_CODES: readonly string[] = ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH'];
+
+export function isTransientNetworkError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && TRANSIENT_NETWORK_CODES.includes(code);
+}
+
 export function describeConnack(code: number): string {
   return MQTT3_REFUSALS[code] ?? `refused with code ${code}`;
 }
@@ -219,6 +234,11 @@ export class MqttConnection extends EventEmitter {
   private connackCode?: number;
   private currentStatus: StatusLike = { fill: 'grey', shape: 'ring', text: 'idle' };
   private dropped = 0;
+  /** Until then (ms since epoch) a connection that never got up since (re)start shows `connecting` after a network error. */
+  private quietUntil = 0;
+  /** Pending `client-error` for a transient network error (see `networkErrorGraceMs`). */
+  private networkTimer?: NodeJS.Timeout;
+  private networkError?: Error;
 
   constructor(options: ConnectionOptions) {
     super();
@@ -301,7 +321,10 @@ export class MqttConnection extends EventEmitter {
   register(user: ConnectionUser): void {
     this.users.set(user.id, user);
     user.status(this.currentStatus);
-    if (this.state === 'idle') this.connect();
+    if (this.state === 'idle') {
+      this.quietUntil = Date.now() + this.networkGraceMs;
+      this.connect();
+    }
   }
 
   deregister(user: ConnectionUser): void {
@@ -319,7 +342,34 @@ export class MqttConnection extends EventEmitter {
     this.teardown();
     this.attempt = 0;
     this.refusedCode = undefined;
+    this.quietUntil = Date.now() + this.networkGraceMs;
     this.connect();
+  }
+
+  private get networkGraceMs(): number {
+    return Math.max(0, this.options.networkErrorGraceMs ?? 10000);
+  }
+
+  /** A transient network error: `network-error` now, `client-error` only if the connection stays down (see the option). */
+  private onNetworkError(err: Error): void {
+    this.emit('network-error', err);
+    this.networkError = err;
+    if (!this.networkGraceMs) return this.flushNetworkError();
+    this.networkTimer ??= setTimeout(() => this.flushNetworkError(), this.networkGraceMs);
+  }
+
+  private flushNetworkError(): void {
+    clearTimeout(this.networkTimer);
+    this.networkTimer = undefined;
+    const err = this.networkError;
+    this.networkError = undefined;
+    if (err && this.state !== 'connected' && this.state !== 'closed') this.emit('client-error', err);
+  }
+
+  private forgetNetworkError(): void {
+    clearTimeout(this.networkTimer);
+    this.networkTimer = undefined;
+    this.networkError = undefined;
   }
 
   /**
@@ -329,6 +379,7 @@ export class MqttConnection extends EventEmitter {
   suspend(status: StatusLike): void {
     if (this.state === 'closed') return;
     this.teardown();
+    this.forgetNetworkError(); // down on purpose: not a problem to warn about
     this.state = 'disconnected';
     this.setStatus(status);
   }
@@ -391,7 +442,8 @@ export class MqttConnection extends EventEmitter {
     client.on('error', (err: Error & { code?: unknown }) => {
       if (typeof err.code === 'number' && this.connackCode === undefined && /refused|connack/i.test(err.message)) this.connackCode = err.code;
       this.lastError = err.message;
-      this.emit('client-error', err);
+      if (isTransientNetworkError(err)) this.onNetworkError(err);
+      else this.emit('client-error', err);
     });
     client.on('close', () => this.onClose(client));
   }
@@ -400,6 +452,8 @@ export class MqttConnection extends EventEmitter {
     if (client !== this.client) return;
     this.attempt = 0;
     this.refusedCode = undefined;
+    this.quietUntil = 0;
+    this.forgetNetworkError();
     try {
       await this.options.onConnected?.(this);
       if (client !== this.client || !client.connected) return;
@@ -438,7 +492,10 @@ export class MqttConnection extends EventEmitter {
     }
     this.state = 'disconnected';
     const delay = backoffDelay(this.attempt++, this.options.backoff ?? DEFAULT_BACKOFF);
-    this.setStatus({ fill: 'red', shape: 'ring', text: code ? `${this.lastError}; retry in ${Math.ceil(delay / 1000)} s` : STATUS_TEXT.disconnected });
+    // Refused or reset while starting (e.g. the in-process broker of the same flow is not listening yet): still
+    // connecting, not a failure.
+    if (!code && this.networkError && Date.now() < this.quietUntil) this.setStatus({ fill: 'yellow', shape: 'ring', text: STATUS_TEXT.connecting });
+    else this.setStatus({ fill: 'red', shape: 'ring', text: code ? `${this.lastError}; retry in ${Math.ceil(delay / 1000)} s` : STATUS_TEXT.disconnected });
     this.emit('disconnected', delay);
     this.timer = setTimeout(() => this.connect(), delay);
   }
@@ -690,6 +747,7 @@ export class MqttConnection extends EventEmitter {
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.forgetNetworkError();
     clearTimeout(this.timer);
     this.timer = undefined;
     this.forgetHeld();
