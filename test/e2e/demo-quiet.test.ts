@@ -2,13 +2,16 @@
  * Issue #15 item 4: a normal deploy and a redeploy of the demo (examples/demo.json, as `npm start` deploys it) log no
  * warning: the in-process clients start before the in-process endpoint listens (a refused connection in the first
  * seconds is a status, not a warning), a redeploy resets their connections (expected, not a warning), and nothing
- * of the user's is lost when the bridge stops. Uses fixed ports (the demo's): run under `flock /tmp/fixed-ports.lock`.
+ * of the user's is lost when the bridge stops. Item 6: the demo runs next to a broker already on 1883 and none of
+ * its clients goes there. Uses fixed ports (the demo's, 1883): run under `flock /tmp/fixed-ports.lock`.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Comms, type DebugEntry, type NodeRedProcess, decodeDebugValue, deployAndWait, formatLog, listExamples, openComms, startNodeRed } from '../support/nodered';
 import { startDatacakeStandin, type DatacakeStandin } from '../../src/standin/datacake-broker';
-import { DEMO_DATACAKE, exampleCredentials, randomSecrets, withCredentials } from '../../scripts/demo-config';
+import mqtt from 'mqtt';
+import { DEMO_DATACAKE, DEMO_ENDPOINT, exampleCredentials, randomSecrets, withCredentials } from '../../scripts/demo-config';
+import { mosquittoAvailable, startMosquitto, type Mosquitto } from '../support/mosquitto';
 
 const SECRETS = randomSecrets();
 const demo = listExamples().find((e) => e.name === 'demo');
@@ -54,6 +57,31 @@ describe('the demo deploys quietly', { concurrency: false }, () => {
       assert.deepEqual(sidebar, [], 'warnings or errors in the debug sidebar');
     } finally {
       await comms.close();
+    }
+  });
+
+  it('next to a broker already on 1883 the demo runs, and none of its clients connects to that broker', { timeout: 240_000, skip: !mosquittoAvailable() && 'no mosquitto' }, async () => {
+    assert.ok(nr && demo, 'node-red and the demo');
+    const ports = (demo.flows as any[]).filter((n) => n.port !== undefined).map((n) => Number(n.port));
+    assert.ok(ports.includes(DEMO_ENDPOINT.port), `the demo endpoint is on ${DEMO_ENDPOINT.port} (scripts/demo-config.js)`);
+    assert.ok(!ports.includes(1883), `no demo node uses 1883: ${ports.join(', ')}`);
+    let foreign: Mosquitto | undefined;
+    foreign = await startMosquitto({ port: 1883 });
+    const watcher = await mqtt.connectAsync(foreign.url, { clientId: 'foreign-watcher' });
+    const seen: string[] = [];
+    watcher.on('message', (topic) => seen.push(topic));
+    await watcher.subscribeAsync('#');
+    const comms = await openComms(nr.url);
+    try {
+      const mark = await deployAndWait(nr, withCredentials(demo.flows as any[], exampleCredentials(SECRETS)), 'full');
+      await demoRuns(comms, 0);
+      await deployAndWait(nr, [], 'full');
+      assert.deepEqual(seen, [], 'the demo published to the foreign broker on 1883');
+      assert.deepEqual(nr.errorsSince(mark), [], `errors:\n${formatLog(nr.log, mark)}`);
+    } finally {
+      await comms.close();
+      await watcher.endAsync(true);
+      await foreign.stop();
     }
   });
 });

@@ -107,7 +107,7 @@ EXPECTATIONS['c8y-endpoint'] = [
   { debug: 'operation on the device', match: (p) => p === '510,c8y-example-device' },
   { debug: 'operation status', match: (p) => p.fragment === 'c8y_Restart' && p.status === 'SUCCESSFUL' },
 ];
-// c8y-device (issue #4): a flow as a Cumulocity device against the `npm start` demo endpoint (127.0.0.1:1883).
+// c8y-device (issue #4): a flow as a Cumulocity device against the `npm start` demo endpoint (127.0.0.1:11883).
 // Deployed alone there is no broker, so what shows is the data side and the connection state; deployed with the
 // demo they connect and register for real (checked in test/e2e/examples.test.ts, 'c8y-device examples against the
 // demo endpoint'). Refusals and an absent broker only warn.
