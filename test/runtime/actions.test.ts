@@ -53,6 +53,8 @@ const watch = (id: string) => [
   { id: `${id}-done`, z: TAB, type: 'helper' },
 ];
 const watched = (id: string) => ({ caught: collect(helper.getNode(`${id}-caught`)), done: collect(helper.getNode(`${id}-done`)) });
+/** Sends a message into a node (any shape: action messages are not payload messages). */
+const send = (node: { receive(msg: any): void }, msg: any) => node.receive(msg);
 /** The last status this node showed (the helper's spy may record other nodes' calls too: filtered by `this`). */
 const lastStatus = (n: unknown) => {
   const spy = (n as any).status;
@@ -64,7 +66,7 @@ describe('datacake-mqtt-in msg.action', () => {
   async function load(inConfig: Record<string, unknown>, broker: Record<string, unknown> = {}, token: string | undefined = TOKEN) {
     await helper.load(
       nodes,
-      [
+      <any[]>[
         { id: TAB, type: 'tab' },
         datacakeBroker(broker),
         { id: 'in1', z: TAB, type: 'datacake-mqtt-in', broker: 'b1', productSlug: '', deviceId: '', field: '', qos: '1', ...inConfig, wires: [['got']] },
@@ -83,7 +85,7 @@ describe('datacake-mqtt-in msg.action', () => {
     await settle(200);
     assert.equal(t.got.received.length, 0, 'no subscription before msg.action subscribe');
 
-    t.in1.receive({ action: 'subscribe', topic: `dtck/${P}/+/temp` });
+    send(t.in1, { action: 'subscribe', topic: `dtck/${P}/+/temp` });
     const [ok] = await t.done.next(1, 5000);
     assert.deepEqual(ok.subscriptions, [{ topic: `dtck/${P}/+/TEMP`, qos: 1 }]);
     await dc.datacakeWrites(`dtck/${P}/d1/TEMP`, '2');
@@ -92,14 +94,14 @@ describe('datacake-mqtt-in msg.action', () => {
     assert.equal(m.payload, 2);
 
     // object form and arrays; getSubscriptions lists both
-    t.in1.receive({ action: 'subscribe', topic: [{ productSlug: P, deviceId: 'd1', field: 'HUM', qos: 0 }] });
+    send(t.in1, { action: 'subscribe', topic: [{ productSlug: P, deviceId: 'd1', field: 'HUM', qos: 0 }] });
     await t.done.next(2, 5000);
-    t.in1.receive({ action: 'getSubscriptions' });
+    send(t.in1, { action: 'getSubscriptions' });
     const [, list] = await t.got.next(2, 5000);
     assert.equal(list.topic, 'subscriptions');
     assert.deepEqual(list.payload, [{ topic: `dtck/${P}/+/TEMP`, qos: 1 }, { topic: `dtck/${P}/d1/HUM`, qos: 0 }]);
 
-    t.in1.receive({ action: 'unsubscribe', topic: `dtck/${P}/+/TEMP` });
+    send(t.in1, { action: 'unsubscribe', topic: `dtck/${P}/+/TEMP` });
     const [, , , unsubbed] = await t.done.next(4, 5000);
     assert.deepEqual(unsubbed.subscriptions, [{ topic: `dtck/${P}/d1/HUM`, qos: 0 }]);
     await dc.datacakeWrites(`dtck/${P}/d1/TEMP`, '4');
@@ -108,7 +110,7 @@ describe('datacake-mqtt-in msg.action', () => {
     await settle(200);
     assert.deepEqual(t.got.received.slice(2).map((x) => [x.datacake.field, x.payload]), [['HUM', 5]]);
 
-    t.in1.receive({ action: 'unsubscribe', topic: true });
+    send(t.in1, { action: 'unsubscribe', topic: true });
     const [, , , , all] = await t.done.next(5, 5000);
     assert.deepEqual(all.subscriptions, []);
     await dc.datacakeWrites(`dtck/${P}/d1/HUM`, '6');
@@ -121,12 +123,12 @@ describe('datacake-mqtt-in msg.action', () => {
     const t = await load({ dynamic: true });
     await until(() => t.broker.connection?.state === 'connected', 5000, 'connected');
     const bad: unknown[] = [undefined, 42, 'dtck/#', `dtck/${P}/#/X`, `dtck-pub/${P}/d/X`, { productSlug: '' }, { productSlug: P, field: 'a-b' }, { productSlug: P, deviceId: '*' }, { productSlug: P, qos: 2 }, [`dtck/${P}/+/A`, 'nonsense']];
-    for (const topic of bad) t.in1.receive({ action: 'subscribe', topic });
-    t.in1.receive({ action: 'reconnect' });
+    for (const topic of bad) send(t.in1, { action: 'subscribe', topic });
+    send(t.in1, { action: 'reconnect' });
     const errs = await t.caught.next(bad.length + 1, 5000);
     assert.ok(errs.every((e) => typeof e.error?.message === 'string' && e.error.message.length > 5), 'each with a message');
     assert.match(errs[bad.length].error.message, /Invalid action specified/);
-    t.in1.receive({ action: 'getSubscriptions' });
+    send(t.in1, { action: 'getSubscriptions' });
     const [list] = await t.got.next(1, 5000);
     assert.deepEqual(list.payload, [], 'the valid entry of the bad array was not applied');
   });
@@ -134,34 +136,34 @@ describe('datacake-mqtt-in msg.action', () => {
   it('configured subscription stays; disconnect keeps it down until connect, then values flow again', async () => {
     const t = await load({ productSlug: P, deviceId: '+', field: '+' });
     await until(() => t.broker.connection?.state === 'connected', 5000, 'connected');
-    t.in1.receive({ action: 'disconnect' });
+    send(t.in1, { action: 'disconnect' });
     await t.done.next(1, 5000);
     await until(() => !dc.clients().length, 5000, 'client gone from the broker');
     assert.match(String(lastStatus(t.in1)?.text), /disconnected/);
     await settle(1500); // longer than the first backoff: it must not reconnect on its own
     assert.equal(dc.clients().length, 0, 'stays disconnected');
-    t.in1.receive({ action: 'connect' });
+    send(t.in1, { action: 'connect' });
     await t.done.next(2, 5000);
     await until(() => t.broker.connection?.state === 'connected', 5000, 'connected again');
     await dc.datacakeWrites(`dtck/${P}/d1/TEMP`, '7');
     const [m] = await t.got.next(1, 5000);
     assert.equal(m.payload, 7);
     // connect while connected: nothing to do, no error (core)
-    t.in1.receive({ action: 'connect' });
+    send(t.in1, { action: 'connect' });
     await t.done.next(3, 5000);
     assert.equal(t.caught.received.length, 0);
   });
 
   it('connect without a token is an error that says why; connect of a manual connection starts it', async () => {
     const none = await load({ productSlug: P }, {}, '');
-    none.in1.receive({ action: 'connect' });
+    send(none.in1, { action: 'connect' });
     const [e] = await none.caught.next(1, 5000).catch((x) => { throw new Error('no-token caught: ' + x.message); });
     assert.match(e.error.message, /no token/);
     await helper.unload();
     const manual = await load({ productSlug: P }, { connect: 'manual' });
     await settle(300);
     assert.equal(dc.clients().length, 0, 'manual: not connected before the action');
-    manual.in1.receive({ action: 'connect' });
+    send(manual.in1, { action: 'connect' });
     await until(() => manual.broker.connection?.state === 'connected', 5000, 'manual connection started');
     await settle(100);
     await dc.datacakeWrites(`dtck/${P}/d9/X`, '1');
@@ -174,23 +176,23 @@ describe('datacake-mqtt-out msg.action', () => {
   it('disconnect: writes wait (not lost); connect: they are written; an action message writes nothing', async () => {
     await helper.load(
       nodes,
-      [{ id: TAB, type: 'tab' }, datacakeBroker(), { id: 'out1', z: TAB, type: 'datacake-mqtt-out', broker: 'b1', productSlug: P, deviceId: 'd1', field: '', qos: '1', rate: 0, wires: [] }, ...watch('out1')],
+      <any[]>[{ id: TAB, type: 'tab' }, datacakeBroker(), { id: 'out1', z: TAB, type: 'datacake-mqtt-out', broker: 'b1', productSlug: P, deviceId: 'd1', field: '', qos: '1', rate: 0, wires: [] }, ...watch('out1')],
       { b1: { token: TOKEN } },
     );
     const broker = helper.getNode('b1') as any;
     const out = helper.getNode('out1');
     const w = watched('out1');
     await until(() => broker.connection?.state === 'connected', 5000, 'connected');
-    out.receive({ action: 'disconnect', payload: { A: 1 } });
+    send(out, { action: 'disconnect', payload: { A: 1 } });
     await w.done.next(1, 5000);
     await until(() => broker.connection?.state !== 'connected', 5000, 'disconnected');
-    out.receive({ payload: { B: 2 } });
+    send(out, { payload: { B: 2 } });
     await settle(300);
     assert.equal(dc.writes.length, 0, 'nothing written while disconnected, and the action message wrote nothing');
-    out.receive({ action: 'connect' });
+    send(out, { action: 'connect' });
     await until(() => dc.writes.length === 1, 5000, 'waiting write sent after connect');
     assert.deepEqual(dc.writes.map((x) => [x.topic, x.payload]), [[`dtck-pub/${P}/d1/B`, '2']]);
-    out.receive({ action: 'nope' });
+    send(out, { action: 'nope' });
     const [e] = await w.caught.next(1, 5000);
     assert.match(e.error.message, /Invalid action specified/);
   });
@@ -200,7 +202,7 @@ describe('broker-bridge msg.action and a datacake-broker side', () => {
   it('a bridge to Datacake through the datacake-broker of the Datacake nodes: one connection for both', async () => {
     await helper.load(
       nodes,
-      [
+      <any[]>[
         { id: TAB, type: 'tab' },
         { id: 'cs', type: 'mqtt-broker-connection', broker: S.url, clientId: 'act-src', backoffInitial: 0.1, backoffMax: 0.3 },
         datacakeBroker(),
@@ -225,19 +227,19 @@ describe('broker-bridge msg.action and a datacake-broker side', () => {
     // disconnect: both connections of the bridge go down and stay down; connect: up again and forwarding
     const br = helper.getNode('br');
     const w = watched('br');
-    br.receive({ action: 'disconnect' });
+    send(br, { action: 'disconnect' });
     await w.done.next(1, 5000);
     await until(() => !S.clients().includes('act-src') && dc.clients().length === 0, 5000, 'both sides disconnected');
     await settle(1000);
     assert.ok(!S.clients().includes('act-src') && dc.clients().length === 0, 'stays down');
-    br.receive({ action: 'connect' });
+    send(br, { action: 'connect' });
     await w.done.next(2, 5000);
     await until(() => S.clients().includes('act-src') && broker.connection?.state === 'connected', 5000, 'both sides up again');
     await settle(200);
     await dev.publishAsync('plant/m8/temp', '3', { qos: 1 });
     await until(() => dc.writes.some((x) => x.topic === `dtck-pub/${P}/m8/TEMP`), 5000, 'forwarding again');
-    br.receive({ payload: 'x' });
-    br.receive({ action: 'subscribe', topic: 'a' });
+    send(br, { payload: 'x' });
+    send(br, { action: 'subscribe', topic: 'a' });
     const errs = await w.caught.next(2, 5000);
     assert.match(errs[0].error.message, /only msg.action/);
     assert.match(errs[1].error.message, /Invalid action specified/);
@@ -265,7 +267,7 @@ describe('datacake-broker tls-config', () => {
       const load = (withTls: boolean) =>
         helper.load(
           [...nodes, tlsNode],
-          [
+          <any[]>[
             { id: TAB, type: 'tab' },
             { id: 't1', type: 'tls-config', cert: '', key: '', ca: path.join(certs, 'ca.crt'), verifyservercert: true },
             datacakeBroker({ port, protocol: 'mqtts', verifyCert: true, tls: withTls ? 't1' : '' }),
