@@ -213,6 +213,13 @@ export function isTransientNetworkError(err: unknown): boolean {
   return typeof code === 'string' && TRANSIENT_NETWORK_CODES.includes(code);
 }
 
+/** Short reason of a transient network error for a status: `nothing listens on 127.0.0.1:1885`, `connection reset`. */
+export function describeNetworkError(err: Error & { code?: unknown; address?: unknown; port?: unknown }): string {
+  if (err.code === 'ECONNREFUSED') return typeof err.address === 'string' && err.port !== undefined ? `nothing listens on ${err.address}:${err.port}` : 'connection refused';
+  if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || err.code === 'ECONNABORTED') return 'connection reset';
+  return err.message;
+}
+
 export function describeConnack(code: number): string {
   return MQTT3_REFUSALS[code] ?? `refused with code ${code}`;
 }
@@ -239,6 +246,8 @@ export class MqttConnection extends EventEmitter {
   /** Pending `client-error` for a transient network error (see `networkErrorGraceMs`). */
   private networkTimer?: NodeJS.Timeout;
   private networkError?: Error;
+  /** The last transient network error since the last connect: the reason a `disconnected` status gives. */
+  private lastNetworkError?: Error;
 
   constructor(options: ConnectionOptions) {
     super();
@@ -354,6 +363,7 @@ export class MqttConnection extends EventEmitter {
   private onNetworkError(err: Error): void {
     this.emit('network-error', err);
     this.networkError = err;
+    this.lastNetworkError = err;
     if (!this.networkGraceMs) return this.flushNetworkError();
     this.networkTimer ??= setTimeout(() => this.flushNetworkError(), this.networkGraceMs);
   }
@@ -454,6 +464,7 @@ export class MqttConnection extends EventEmitter {
     this.refusedCode = undefined;
     this.quietUntil = 0;
     this.forgetNetworkError();
+    this.lastNetworkError = undefined;
     try {
       await this.options.onConnected?.(this);
       if (client !== this.client || !client.connected) return;
@@ -495,7 +506,11 @@ export class MqttConnection extends EventEmitter {
     // Refused or reset while starting (e.g. the in-process broker of the same flow is not listening yet): still
     // connecting, not a failure.
     if (!code && this.networkError && Date.now() < this.quietUntil) this.setStatus({ fill: 'yellow', shape: 'ring', text: STATUS_TEXT.connecting });
-    else this.setStatus({ fill: 'red', shape: 'ring', text: code ? `${this.lastError}; retry in ${Math.ceil(delay / 1000)} s` : STATUS_TEXT.disconnected });
+    else {
+      // Say why (e.g. `nothing listens on 127.0.0.1:1885`: a stand-in or broker that is not running).
+      const why = !code && this.lastNetworkError ? `: ${describeNetworkError(this.lastNetworkError)}` : '';
+      this.setStatus({ fill: 'red', shape: 'ring', text: code ? `${this.lastError}; retry in ${Math.ceil(delay / 1000)} s` : `${STATUS_TEXT.disconnected}${why}` });
+    }
     this.emit('disconnected', delay);
     this.timer = setTimeout(() => this.connect(), delay);
   }

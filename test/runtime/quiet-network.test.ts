@@ -58,14 +58,15 @@ describe('transient network errors are a status, not a warning', () => {
     assert.deepEqual(seen.clientErrors, []);
   });
 
-  it('a broker that stays away is reported as client-error after the grace, with a red status', async () => {
+  it('a broker that stays away is reported as client-error after the grace, with a red status that says why', async () => {
     const port = await freePort();
     const c = connection(port, { networkErrorGraceMs: 500 });
     const seen = watch(c);
     c.register({ id: 'u', status: () => undefined });
     await until(() => seen.clientErrors.length >= 1, 5000, 'client-error after the grace');
     assert.match(seen.clientErrors[0], /ECONNREFUSED/);
-    await until(() => seen.statuses.some((s) => s.fill === 'red' && s.text === 'disconnected'), 5000, 'red once the grace is over');
+    // ... and the status says why: nothing listens there (e.g. the demo's Datacake stand-in is not running)
+    await until(() => seen.statuses.some((s) => s.fill === 'red' && s.text === `disconnected: nothing listens on 127.0.0.1:${port}`), 5000, 'red with the reason once the grace is over');
   });
 
   it('close and a disconnect on purpose cancel a pending report', async () => {
