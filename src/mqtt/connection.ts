@@ -322,6 +322,11 @@ export class MqttConnection extends EventEmitter {
     this.incomingPaused = false;
   }
 
+  /** Whether the broker keeps our session (clean session off): what we did not acknowledge, it delivers again. */
+  get persistentSession(): boolean {
+    return this.options.clean === false;
+  }
+
   get protocolVersion(): 3 | 4 | 5 {
     return this.options.protocolVersion ?? 4;
   }

@@ -78,6 +78,7 @@ export = function register(RED: NodeAPI): void {
         sampleEvery: Math.max(0, num(config.sampleEvery, 0)),
         onSample: (payload) => node.send({ topic: 'sample', payload }),
         onWarn: (text) => node.warn(text),
+        onInfo: (text) => node.log(text),
       });
       source.register(users.source);
       if (target !== source) target.register(users.target);
