@@ -7,12 +7,18 @@
  * Imported anywhere else the examples show "no credentials" / "no token" until they are entered.
  *
  * Also: where the local Datacake stand-in of the demo listens (its token is one of the secrets).
+ *
+ * Ports (decision, issue #15): the demo endpoint listens on 127.0.0.1:11883 (DEMO_ENDPOINT), not on 1883 where most
+ * machines already run a broker (mosquitto): the demo then runs beside it, and its clients never connect to that
+ * foreign broker. The stand-in is on 1885; the examples' own endpoints on 1884 (c8y-endpoint) and 1886
+ * (broker-bridge-smartrest). The flows in examples/ hold these ports; the e2e tests check them.
  */
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
 
 const DEMO_DATACAKE = { host: '127.0.0.1', port: 1885 };
+const DEMO_ENDPOINT = { host: '127.0.0.1', port: 11883 };
 
 const SECRET_NAMES = ['device', 'bootstrap', 'service', 'datacake', 'example', 'exampleBootstrap'];
 
@@ -64,4 +70,4 @@ function withCredentials(flows, credentials) {
   return flows.map((n) => (credentials[n.id] ? { ...n, credentials: credentials[n.id] } : n));
 }
 
-module.exports = { DEMO_DATACAKE, randomSecrets, demoSecrets, exampleCredentials, withCredentials };
+module.exports = { DEMO_DATACAKE, DEMO_ENDPOINT, randomSecrets, demoSecrets, exampleCredentials, withCredentials };

@@ -13,7 +13,7 @@
  * Exits with the test runner's exit code.
  *
  * Concurrency 1 (one test file at a time): the e2e and editor files both
- * deploy the shipped examples, which listen on fixed ports (1883/1884), so
+ * deploy the shipped examples, which listen on fixed ports (11883, 1884, 1885, 1886), so
  * they must not overlap; each starts node-red (and Chromium), which is CPU
  * heavy on this 2-core machine anyway (Node's own default here is also 1).
  * TEST_CONCURRENCY overrides it, at your own risk.

@@ -45,6 +45,8 @@ export interface EngineOptions {
   sampleEvery?: number;
   onSample?: (sample: ForwardSample) => void;
   onWarn?: (text: string) => void;
+  /** Things worth a log line that are no problem (e.g. messages the source broker delivers again). */
+  onInfo?: (text: string) => void;
 }
 
 export interface ForwardSample {
@@ -500,15 +502,27 @@ export class BridgeEngine {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.pruneTimer);
+    // Decision (issue #15): a waiting message whose source message is not acknowledged yet (`held`) and whose source
+    // connection keeps a persistent session is not lost: that broker delivers it again when the bridge starts again
+    // (a redeploy), so it is an info line, not a warning. Everything else waiting is lost: a warning.
     let discarded = 0;
+    let redelivered = 0;
     for (const l of Object.values(this.lanes)) {
       if (l.paused) l.from.resumeIncoming();
       clearTimeout(l.timer);
       l.timer = undefined;
-      if (!this.options.outbox?.file) discarded += l.outbox.length + l.parked.length;
+      if (!this.options.outbox?.file) {
+        const keeps = l.from.persistentSession;
+        for (const e of [...l.outbox.clear(), ...l.parked]) {
+          if (keeps && e.held) redelivered++;
+          else discarded++;
+        }
+        l.parked.length = 0;
+      }
       l.outbox.close();
     }
-    if (discarded) this.options.onWarn?.(`${discarded} message(s) waiting in the outbox were discarded when the bridge stopped (keep the outbox on disk to keep them)`);
+    if (redelivered) this.options.onInfo?.(`${redelivered} message(s) waiting in the outbox were not forwarded when the bridge stopped; not lost: they were not acknowledged, so the source broker's persistent session delivers them again`);
+    if (discarded) this.options.onWarn?.(`${discarded} message(s) waiting in the outbox were discarded when the bridge stopped (keep the outbox on disk, or use a persistent session on the source, to keep them)`);
     for (const [conn, event, fn] of this.listeners) conn.off(event, fn);
     this.listeners.length = 0;
     await Promise.all(this.unsubscribe.splice(0).map((u) => u().catch(() => undefined)));

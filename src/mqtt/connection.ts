@@ -79,6 +79,13 @@ export interface ConnectionOptions {
    * device that re-registers and restarts wants its queue kept).
    */
   failWhenRefused?: boolean;
+  /**
+   * A network error that usually passes (refused, reset: a broker that is starting or restarting, a redeploy that
+   * stops the in-process broker first) is emitted as `network-error` at once, and as `client-error` (what nodes
+   * warn about) only when the connection is still not up this long after it. Until then, and while it has not been
+   * connected since (re)start, the status says `connecting`. Default 10 s; 0 emits `client-error` at once.
+   */
+  networkErrorGraceMs?: number;
   /** Bound of the offline queue. */
   queueLimit?: { messages: number; bytes: number };
   /** Runs after every connect, before subscriptions are replayed and the queue drains (a startup phase). */
@@ -203,6 +210,21 @@ function settle(ctx: { resolve: () => void; reject: (err: Error) => void }, err?
  */
 export const STATUS_TEXT = { connecting: 'connecting', connected: 'connected', disconnected: 'disconnected' } as const;
 
+/** Socket errors that a reconnect usually cures (see `networkErrorGraceMs`); DNS and TLS errors are not among them. */
+export const TRANSIENT_NETWORK_CODES: readonly string[] = ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH'];
+
+export function isTransientNetworkError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && TRANSIENT_NETWORK_CODES.includes(code);
+}
+
+/** Short reason of a transient network error for a status: `nothing listens on 127.0.0.1:1885`, `connection reset`. */
+export function describeNetworkError(err: Error & { code?: unknown; address?: unknown; port?: unknown }): string {
+  if (err.code === 'ECONNREFUSED') return typeof err.address === 'string' && err.port !== undefined ? `nothing listens on ${err.address}:${err.port}` : 'connection refused';
+  if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || err.code === 'ECONNABORTED') return 'connection reset';
+  return err.message;
+}
+
 export function describeConnack(code: number): string {
   return MQTT3_REFUSALS[code] ?? `refused with code ${code}`;
 }
@@ -228,6 +250,13 @@ export class MqttConnection extends EventEmitter {
   private failure?: string;
   private currentStatus: StatusLike = { fill: 'grey', shape: 'ring', text: 'idle' };
   private dropped = 0;
+  /** Until then (ms since epoch) a connection that never got up since (re)start shows `connecting` after a network error. */
+  private quietUntil = 0;
+  /** Pending `client-error` for a transient network error (see `networkErrorGraceMs`). */
+  private networkTimer?: NodeJS.Timeout;
+  private networkError?: Error;
+  /** The last transient network error since the last connect: the reason a `disconnected` status gives. */
+  private lastNetworkError?: Error;
 
   constructor(options: ConnectionOptions) {
     super();
@@ -302,6 +331,11 @@ export class MqttConnection extends EventEmitter {
     this.incomingPaused = false;
   }
 
+  /** Whether the broker keeps our session (clean session off): what we did not acknowledge, it delivers again. */
+  get persistentSession(): boolean {
+    return this.options.clean === false;
+  }
+
   get protocolVersion(): 3 | 4 | 5 {
     return this.options.protocolVersion ?? 4;
   }
@@ -310,7 +344,10 @@ export class MqttConnection extends EventEmitter {
   register(user: ConnectionUser): void {
     this.users.set(user.id, user);
     user.status(this.currentStatus);
-    if (this.state === 'idle') this.connect();
+    if (this.state === 'idle') {
+      this.quietUntil = Date.now() + this.networkGraceMs;
+      this.connect();
+    }
   }
 
   deregister(user: ConnectionUser): void {
@@ -328,7 +365,35 @@ export class MqttConnection extends EventEmitter {
     this.teardown();
     this.attempt = 0;
     this.refusedCode = undefined;
+    this.quietUntil = Date.now() + this.networkGraceMs;
     this.connect();
+  }
+
+  private get networkGraceMs(): number {
+    return Math.max(0, this.options.networkErrorGraceMs ?? 10000);
+  }
+
+  /** A transient network error: `network-error` now, `client-error` only if the connection stays down (see the option). */
+  private onNetworkError(err: Error): void {
+    this.emit('network-error', err);
+    this.networkError = err;
+    this.lastNetworkError = err;
+    if (!this.networkGraceMs) return this.flushNetworkError();
+    this.networkTimer ??= setTimeout(() => this.flushNetworkError(), this.networkGraceMs);
+  }
+
+  private flushNetworkError(): void {
+    clearTimeout(this.networkTimer);
+    this.networkTimer = undefined;
+    const err = this.networkError;
+    this.networkError = undefined;
+    if (err && this.state !== 'connected' && this.state !== 'closed') this.emit('client-error', err);
+  }
+
+  private forgetNetworkError(): void {
+    clearTimeout(this.networkTimer);
+    this.networkTimer = undefined;
+    this.networkError = undefined;
   }
 
   /**
@@ -338,6 +403,7 @@ export class MqttConnection extends EventEmitter {
   suspend(status: StatusLike): void {
     if (this.state === 'closed') return;
     this.teardown();
+    this.forgetNetworkError(); // down on purpose: not a problem to warn about
     this.state = 'disconnected';
     this.setStatus(status);
   }
@@ -406,7 +472,8 @@ export class MqttConnection extends EventEmitter {
       if (typeof err.code === 'number' && this.connackCode === undefined && /refused|connack/i.test(err.message)) this.connackCode = err.code;
       this.lastError = err.message;
       this.failure = this.options.describeError?.(err) ?? this.failure;
-      this.emit('client-error', err);
+      if (isTransientNetworkError(err)) this.onNetworkError(err);
+      else this.emit('client-error', err);
     });
     client.on('close', () => this.onClose(client));
   }
@@ -415,6 +482,9 @@ export class MqttConnection extends EventEmitter {
     if (client !== this.client) return;
     this.attempt = 0;
     this.refusedCode = undefined;
+    this.quietUntil = 0;
+    this.forgetNetworkError();
+    this.lastNetworkError = undefined;
     try {
       await this.options.onConnected?.(this);
       if (client !== this.client || !client.connected) return;
@@ -455,8 +525,18 @@ export class MqttConnection extends EventEmitter {
     }
     this.state = 'disconnected';
     const delay = backoffDelay(this.attempt++, this.options.backoff ?? DEFAULT_BACKOFF);
-    const why = code ? this.lastError : this.failure;
-    this.setStatus({ fill: 'red', shape: 'ring', text: why ? `${why}; retry in ${Math.ceil(delay / 1000)} s` : STATUS_TEXT.disconnected });
+    // Refused or reset while starting (e.g. the in-process broker of the same flow is not listening yet): still
+    // connecting, not a failure.
+    if (!code && this.networkError && Date.now() < this.quietUntil) this.setStatus({ fill: 'yellow', shape: 'ring', text: STATUS_TEXT.connecting });
+    else if (code || this.failure) {
+      // a refusal, or a transport failure the owner named (describeError, e.g. a TLS certificate problem)
+      const why = (code ? this.lastError : this.failure) ?? STATUS_TEXT.disconnected;
+      this.setStatus({ fill: 'red', shape: 'ring', text: `${why}; retry in ${Math.ceil(delay / 1000)} s` });
+    } else {
+      // Say why (e.g. `nothing listens on 127.0.0.1:1885`: a stand-in or broker that is not running).
+      const why = this.lastNetworkError ? `: ${describeNetworkError(this.lastNetworkError)}` : '';
+      this.setStatus({ fill: 'red', shape: 'ring', text: `${STATUS_TEXT.disconnected}${why}` });
+    }
     this.emit('disconnected', delay);
     this.timer = setTimeout(() => this.connect(), delay);
   }
@@ -708,6 +788,7 @@ export class MqttConnection extends EventEmitter {
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.forgetNetworkError();
     clearTimeout(this.timer);
     this.timer = undefined;
     this.forgetHeld();

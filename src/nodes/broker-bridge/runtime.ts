@@ -12,8 +12,8 @@ import { BRIDGE_DEFAULTS, BridgeEngine } from '../../bridge/engine';
 import { compileRules, preview, type LookupTables, type RuleConfig, type Side } from '../../bridge/rules';
 import type { StatusLike } from '../../mqtt/connection';
 import { errorText, shortText } from '../shared/errors';
-import type { MqttBrokerConnectionNode } from '../mqtt-broker-connection/types';
-import type { BrokerBridgeConfig, BrokerBridgeNode, PreviewRequest } from './types';
+import { handleConnectionAction } from '../shared/actions';
+import type { BridgeSideNode, BrokerBridgeConfig, BrokerBridgeNode, PreviewRequest } from './types';
 
 function parseTables(t: LookupTables | string | undefined): LookupTables {
   if (!t) return {};
@@ -32,8 +32,10 @@ export = function register(RED: NodeAPI): void {
   function BrokerBridgeCtor(this: BrokerBridgeNode, config: BrokerBridgeConfig) {
     RED.nodes.createNode(this, config);
     const node = this;
-    const source = RED.nodes.getNode(config.source) as MqttBrokerConnectionNode | null;
-    const target = RED.nodes.getNode(config.target) as MqttBrokerConnectionNode | null;
+    // Either side is an mqtt-broker-connection or a datacake-broker (one connection per token: a bridge to
+    // Datacake uses the datacake-broker that the Datacake nodes use). Both offer the same shared connection.
+    const source = RED.nodes.getNode(config.sourceDatacake || config.source) as unknown as BridgeSideNode | null;
+    const target = RED.nodes.getNode(config.targetDatacake || config.target) as unknown as BridgeSideNode | null;
     let engine: BridgeEngine | undefined;
     let statsTimer: NodeJS.Timeout | undefined;
     const state: Record<Side, StatusLike> = { source: {}, target: {} };
@@ -76,6 +78,7 @@ export = function register(RED: NodeAPI): void {
         sampleEvery: Math.max(0, num(config.sampleEvery, 0)),
         onSample: (payload) => node.send({ topic: 'sample', payload }),
         onWarn: (text) => node.warn(text),
+        onInfo: (text) => node.log(text),
       });
       source.register(users.source);
       if (target !== source) target.register(users.target);
@@ -93,6 +96,13 @@ export = function register(RED: NodeAPI): void {
       node.error(problem);
       showStatus();
     }
+
+    // msg.action connect / disconnect: both connections of the bridge (one when source and target are the same).
+    node.on('input', (msg, _send, done) => {
+      if (!handleConnectionAction(msg as { action?: unknown }, [source, target], done)) {
+        done(new Error('the bridge takes only msg.action "connect" or "disconnect" (messages are bridged between the brokers, not from the flow)'));
+      }
+    });
 
     node.on('close', (_removed: boolean, done: () => void) => {
       clearInterval(statsTimer);

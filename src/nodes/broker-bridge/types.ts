@@ -2,12 +2,24 @@ import type { Node, NodeDef, NodeMessage } from 'node-red';
 import type { BridgeStats, ForwardSample } from '../../bridge/engine';
 import type { OverflowPolicy } from '../../bridge/outbox';
 import type { LookupTables, RuleConfig, Side } from '../../bridge/rules';
+import type { ConnectionUser, MqttConnection } from '../../mqtt/connection';
+import type { ConnectionControl } from '../shared/actions';
+
+/** What the bridge needs of a side's config node (`mqtt-broker-connection` or `datacake-broker`). */
+export interface BridgeSideNode extends ConnectionControl {
+  connection?: MqttConnection;
+  register(user: ConnectionUser): void;
+  deregister(user: ConnectionUser): void;
+}
 
 /** Editor configuration of the `broker-bridge` node. */
 export interface BrokerBridgeConfig extends NodeDef {
   /** `mqtt-broker-connection` ids. */
   source: string;
   target: string;
+  /** A `datacake-broker` id instead of `source` / `target` (wins when set): the Datacake nodes' own connection. */
+  sourceDatacake?: string;
+  targetDatacake?: string;
   /** Ordered rules (first match wins). */
   rules: RuleConfig[];
   /** Lookup tables `{ table: { id: mapped } }` (object, or its JSON text). */

@@ -11,6 +11,7 @@ import { DEFAULT_API_URL, GraphqlError, listDevices, listWorkspaces } from '../.
 import { parseTopic } from '../../datacake/topics';
 import { canonicalText } from '../../datacake/values';
 import { ConnectionClosedError, MqttConnection, describeConnack, type ConnectionUser, type StatusLike } from '../../mqtt/connection';
+import { connectionControl } from '../shared/actions';
 import { errorText } from '../shared/errors';
 import type { DatacakeBrokerConfig, DatacakeBrokerCredentials, DatacakeBrokerNode, DatacakeProtocol, FieldHandler } from './types';
 
@@ -42,6 +43,19 @@ function checkApiUrl(text: string): string {
 }
 
 export = function register(RED: NodeAPI): void {
+  /**
+   * TLS options of a TLS transport: `verifyCert`, and a core `tls-config` node when one is selected (its CA,
+   * client certificate, server name and its own *verify server certificate*, which then wins). A tls-config on a
+   * plain transport (mqtt, ws) is not used: the transport says whether there is TLS.
+   */
+  function tlsOptions(config: DatacakeBrokerConfig): Record<string, unknown> | undefined {
+    if (!(config.protocol === 'mqtts' || config.protocol === 'wss' || !config.protocol)) return undefined;
+    const options: Record<string, unknown> = { rejectUnauthorized: config.verifyCert !== false };
+    const tlsNode = config.tls ? (RED.nodes.getNode(config.tls) as unknown as { addTLSOptions?: (o: Record<string, unknown>) => void } | null) : null;
+    tlsNode?.addTLSOptions?.(options);
+    return options;
+  }
+
   function DatacakeBrokerNodeCtor(this: DatacakeBrokerNode, config: DatacakeBrokerConfig) {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -72,7 +86,7 @@ export = function register(RED: NodeAPI): void {
         clean: true, // Datacake manages client ids: treat every connection as a clean session, we buffer ourselves
         keepalive: 60,
         protocolVersion: 4, // Datacake's broker is (very probably) mosquitto with MQTT 3.1.1 semantics
-        tls: config.protocol === 'mqtts' || config.protocol === 'wss' || !config.protocol ? { rejectUnauthorized: config.verifyCert !== false } : undefined,
+        tls: tlsOptions(config),
         retryRefused: (code) => code !== 4 && code !== 5,
         // Not retried until redeploy: a write that waits for that would wait for ever, so it fails at once.
         failWhenRefused: true,
@@ -115,6 +129,20 @@ export = function register(RED: NodeAPI): void {
       if (node.connection && !node.problem) node.connection.deregister(user);
       else user.status({});
     };
+    // msg.action connect/disconnect of the in- and out-nodes (src/nodes/shared/actions.ts); without a token there
+    // is nothing to connect with.
+    Object.assign(
+      node,
+      connectionControl(() => node.connection, {
+        blocked: () => (token ? undefined : 'no token: enter the Datacake token in the datacake-broker node'),
+        startUsers: () => {
+          if (!node.problem || !node.connection) return false;
+          node.problem = undefined;
+          for (const u of users.values()) node.connection.register(u);
+          return true;
+        },
+      }),
+    );
 
     node.subscribeFields = (filter: string, qos: 0 | 1, handler: FieldHandler) => {
       if (!node.connection) return Promise.resolve(async () => undefined);

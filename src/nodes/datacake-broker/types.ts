@@ -3,6 +3,7 @@ import type { EchoMemory } from '../../datacake/echo';
 import type { DatacakeTarget } from '../../datacake/topics';
 import type { PlannedWrite } from '../../datacake/writes';
 import type { ConnectionUser, MqttConnection, PublishOptions } from '../../mqtt/connection';
+import type { ConnectionControl } from '../shared/actions';
 
 export type DatacakeProtocol = 'mqtts' | 'mqtt' | 'wss' | 'ws';
 
@@ -15,6 +16,8 @@ export interface DatacakeBrokerConfig extends NodeDef {
   wsPath?: string;
   /** Verify the server certificate (TLS only); default true. */
   verifyCert?: boolean;
+  /** Id of a core `tls-config` node (CA, client certificate, server name) for mqtts / wss; its verify setting wins. */
+  tls?: string;
   /** Blank: a random `dtck-nr-…` id per connection (Datacake manages client ids itself). */
   clientId?: string;
   /** GraphQL endpoint for the editor pickers. */
@@ -38,7 +41,7 @@ export interface DatacakeBrokerCredentials {
 export type FieldHandler = (topic: string, raw: string, target: DatacakeTarget | undefined, ownEcho: boolean) => void;
 
 /** What in- and out-nodes use of the config node. */
-export interface DatacakeBrokerNode extends Node<DatacakeBrokerCredentials> {
+export interface DatacakeBrokerNode extends Node<DatacakeBrokerCredentials>, ConnectionControl {
   /** The shared connection (undefined once closed). */
   connection?: MqttConnection;
   /** Set when the connection is not started (no token, `connect: manual`): writes only wait in the queue. */

@@ -15,7 +15,11 @@ export interface DatacakeInConfig extends NodeDef {
   changeOnly: boolean;
   /** msg.payload is the text as received (no typing: `"42"` stays `"42"`, empty stays `""`). Default off. */
   keepStrings?: boolean;
+  /** Start with no subscription: subscriptions come with msg.action `subscribe` (core mqtt in's dynamic topic). */
+  dynamic?: boolean;
 }
+
+export type { DatacakeSubscription, DatacakeSubscriptionRequest } from '../../datacake/subscriptions';
 
 /** Message contract of `datacake-mqtt-in`: each output message (one per received value). */
 export interface DatacakeInOutput {
@@ -30,3 +34,4 @@ export interface DatacakeInOutput {
   topic: string;
   datacake: DatacakeTarget;
 }
+

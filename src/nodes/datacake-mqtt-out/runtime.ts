@@ -12,6 +12,7 @@ import { targetKey } from '../../datacake/topics';
 import { planWrites, type PlannedWrite, type WriteInput } from '../../datacake/writes';
 import type { StatusLike } from '../../mqtt/connection';
 import { ConnectionClosedError, QueueFullError } from '../../mqtt/connection';
+import { handleConnectionAction } from '../shared/actions';
 import { errorText, shortText } from '../shared/errors';
 import type { DatacakeBrokerNode } from '../datacake-broker/types';
 import type { DatacakeOutConfig } from './types';
@@ -89,6 +90,8 @@ export = function register(RED: NodeAPI): void {
     }
 
     node.on('input', (inMsg: NodeMessageInFlow, _send, done) => {
+      // msg.action connect / disconnect acts on the datacake-broker connection and writes nothing (core mqtt out).
+      if (handleConnectionAction(inMsg as { action?: unknown }, [broker], done)) return;
       let writes: PlannedWrite[];
       try {
         if (!broker) throw new Error('no datacake-broker config node selected');

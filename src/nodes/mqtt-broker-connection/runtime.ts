@@ -7,6 +7,7 @@
  */
 import type { NodeAPI } from 'node-red';
 import { MqttConnection, describeConnack, type ConnectionUser, type StatusLike } from '../../mqtt/connection';
+import { connectionControl } from '../shared/actions';
 import { errorText } from '../shared/errors';
 import type { MqttBrokerConnectionConfig, MqttBrokerConnectionCredentials, MqttBrokerConnectionNode } from './types';
 
@@ -100,6 +101,18 @@ export = function register(RED: NodeAPI): void {
       if (node.problem) user.status({});
       else connection.deregister(user);
     };
+    // msg.action connect/disconnect of the nodes that use it (src/nodes/shared/actions.ts).
+    Object.assign(
+      node,
+      connectionControl(() => node.connection, {
+        startUsers: () => {
+          if (!node.problem) return false;
+          node.problem = undefined;
+          for (const u of users.values()) connection.register(u);
+          return true;
+        },
+      }),
+    );
 
     node.on('close', (_removed: boolean, done: () => void) => {
       node.connection = undefined;

@@ -1,5 +1,6 @@
 import type { Node, NodeDef } from 'node-red';
 import type { ConnectionUser, MqttConnection } from '../../mqtt/connection';
+import type { ConnectionControl } from '../shared/actions';
 
 /** Editor configuration of the `mqtt-broker-connection` config node. */
 export interface MqttBrokerConnectionConfig extends NodeDef {
@@ -31,7 +32,7 @@ export interface MqttBrokerConnectionCredentials {
 }
 
 /** What the nodes using it see of the config node. */
-export interface MqttBrokerConnectionNode extends Node<MqttBrokerConnectionCredentials> {
+export interface MqttBrokerConnectionNode extends Node<MqttBrokerConnectionCredentials>, ConnectionControl {
   connection?: MqttConnection;
   /** Set when the connection is not started (`connect: manual`). */
   problem?: string;
