@@ -36,7 +36,7 @@ function demoSecrets(userDir) {
 
 /** Credentials of the example nodes that need them, by node id. */
 function exampleCredentials(s) {
-  const devices = ['demo-device-01', 'c4d-device-01', 'c4d-gateway-01'].map((id) => `${id}:${s.device}`).join(' ');
+  const devices = ['demo-device-01', 'c4d-device-01', 'c4d-gateway-01', 'c4d-json-01'].map((id) => `${id}:${s.device}`).join(' ');
   return {
     // examples/demo.json
     de10000000000011: { devices, bootstrapPassword: s.bootstrap, servicePassword: s.service },
@@ -48,6 +48,7 @@ function exampleCredentials(s) {
     c4d0000000000002: { user: 'device_c4d-device-01', password: s.device },
     c4d0000000000102: { user: 'device_c4d-gateway-01', password: s.device },
     c4d0000000000203: { password: s.bootstrap },
+    c4e0000000000002: { user: 'device_c4d-json-01', password: s.device },
     // examples/c8y-endpoint.json (its own endpoint on 1884)
     c3e0000000000002: { devices: `c8y-example-device:${s.example}`, bootstrapPassword: s.exampleBootstrap },
     c3e0000000000003: { user: 'edge/device_c8y-example-device', password: s.example },

@@ -39,8 +39,11 @@ export function describeRefusal(code: number): string {
   return `CONNACK ${code} ${i.meaning}: ${i.hint}${i.retry ? '' : ' (not retried)'}`;
 }
 
-/** The log line: meaning and what to do. */
-export function refusalLogLine(code: number): string {
+/**
+ * The log line: meaning and what to do. `midSession`: the CONNACK came on an open session (Cumulocity sends one
+ * before it closes a connection, e.g. after a message it does not accept or when the device user lost a permission).
+ */
+export function refusalLogLine(code: number, midSession = false): string {
   const i = connackInfo(code);
-  return `Cumulocity refused the connection: CONNACK ${code} ${i.meaning}. ${i.action}`;
+  return `${midSession ? 'Cumulocity ended the session' : 'Cumulocity refused the connection'}: CONNACK ${code} ${i.meaning}. ${i.action}`;
 }

@@ -24,6 +24,11 @@ export interface OperationRef {
    * not complete an operation received after it.
    */
   instance?: string;
+  /**
+   * Platform id of the operation, when it came with one (JSON from `devicecontrol/notifications`): its result is
+   * then sent by id (`504`/`505`/`506`), which does not depend on which operation of the fragment is the oldest.
+   */
+  operationId?: string;
 }
 
 /** Longest failure reason sent in a `502`, in UTF-8 bytes before escaping. */
@@ -140,15 +145,14 @@ export function readResult(payload: unknown): OperationResult {
  * Each result value is its own field (c8y_RelayArray needs that, thin-edge #2438); a long failure reason is
  * shortened to fit (an unterminated or oversize reason leaves the operation stuck, thin-edge #2567).
  */
-export function statusLines(op: { fragment: string; device: string }, result: OperationResult, rootId: string): EncodedPayload[] {
+export function statusLines(op: { fragment: string; device: string; operationId?: string }, result: OperationResult, rootId: string): EncodedPayload[] {
   const child = op.device && op.device !== rootId ? op.device : undefined;
+  if (op.operationId) return statusLinesById(op.operationId, result, child);
   let fields: string[];
   let id: number;
   if (result.status === 'SUCCESSFUL') {
     id = 503;
-    const r = result.result;
-    const values = r === undefined ? [] : Array.isArray(r) ? r : [r];
-    fields = [op.fragment, ...values.map((v) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v)))];
+    fields = [op.fragment, ...resultFields(result.result)];
   } else if (result.status === 'FAILED') {
     id = 502;
     fields = [op.fragment, truncateUtf8(result.reason ?? '', MAX_REASON_BYTES)];
@@ -157,4 +161,42 @@ export function statusLines(op: { fragment: string; device: string }, result: Op
     fields = [op.fragment];
   }
   return encodeRecords([{ messageId: id, fields }], { child, truncate: true });
+}
+
+/** Result values as fields: each value its own field, objects as JSON. */
+function resultFields(r: unknown[] | string | number | undefined): string[] {
+  const values = r === undefined ? [] : Array.isArray(r) ? r : [r];
+  return values.map((v) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v)));
+}
+
+/** Operation ids are platform ids (digits); anything else would make a 504-506 line the platform cannot match. */
+export function checkOperationId(id: unknown): string {
+  const text = typeof id === 'number' && Number.isInteger(id) && id > 0 ? String(id) : typeof id === 'string' ? id.trim() : '';
+  if (!/^[0-9]{1,19}$/.test(text)) throw new Error(`msg.operationId must be the platform's operation id (digits); got ${JSON.stringify(id)}`);
+  return text;
+}
+
+/**
+ * `504`/`505`/`506` (EXECUTING / FAILED / SUCCESSFUL by operation id, Cumulocity 10.18+), on the topic of the device
+ * that owns the operation (`s/us` or `s/us/<child>`: the platform reports "not found" otherwise, thin-edge #3788).
+ */
+export function statusLinesById(operationId: string, result: OperationResult, child?: string): EncodedPayload[] {
+  const id = checkOperationId(operationId);
+  const record =
+    result.status === 'SUCCESSFUL'
+      ? { messageId: 506, fields: [id, ...resultFields(result.result)] }
+      : result.status === 'FAILED'
+        ? { messageId: 505, fields: [id, truncateUtf8(result.reason ?? '', MAX_REASON_BYTES)] }
+        : { messageId: 504, fields: [id] };
+  return encodeRecords([record], { child, truncate: true });
+}
+
+/**
+ * `507`: set every EXECUTING operation (of `fragment`, or all when empty) of the device or child to FAILED, e.g. when
+ * an agent starts again after a crash and cannot finish what it had begun.
+ */
+export function failExecutingLines(fragment: string | undefined, reason: string | undefined, child?: string): EncodedPayload[] {
+  const f = (fragment ?? '').trim();
+  if (f && !/^[A-Za-z][\w.-]*$/.test(f)) throw new Error(`the fragment of a 507 must be an operation fragment like c8y_Restart; got ${JSON.stringify(fragment)}`);
+  return encodeRecords([{ messageId: 507, fields: [f, truncateUtf8(reason ?? '', MAX_REASON_BYTES)] }], { child, truncate: true });
 }

@@ -69,6 +69,11 @@ export interface ConnectionOptions {
   /** Text for a refusal code (status and log). */
   describeRefusal?: (code: number) => string;
   /**
+   * What a transport error means (e.g. a TLS certificate problem), or undefined for an ordinary one: when the
+   * attempt then ends, the status shows it with the retry delay instead of a bare "disconnected".
+   */
+  describeError?: (err: Error) => string | undefined;
+  /**
    * After a refusal that is not retried: fail every queued publish at once and every new one until `restart()`
    * (`ConnectionRefusedError`), instead of keeping them for a restart that may never come. Off by default (a
    * device that re-registers and restarts wants its queue kept).
@@ -217,6 +222,10 @@ export class MqttConnection extends EventEmitter {
   private attempt = 0;
   private timer?: NodeJS.Timeout;
   private connackCode?: number;
+  /** The CONNACK refusal came on an open session (the server ended it), not as the answer to our CONNECT. */
+  private connackMidSession = false;
+  /** What the last transport error of this attempt meant (describeError). */
+  private failure?: string;
   private currentStatus: StatusLike = { fill: 'grey', shape: 'ring', text: 'idle' };
   private dropped = 0;
 
@@ -367,6 +376,8 @@ export class MqttConnection extends EventEmitter {
     if (o.manualAcks) this.deferAck(client);
     this.client = client;
     this.connackCode = undefined;
+    this.connackMidSession = false;
+    this.failure = undefined;
     client.on('connect', (connack) => {
       // Synchronous, before MQTT.js handles the next packet (a persistent session's redeliveries follow at once).
       this.emit('session', !!connack?.sessionPresent);
@@ -385,12 +396,16 @@ export class MqttConnection extends EventEmitter {
       }
       // A second CONNACK with a refusal on an open connection (Cumulocity does that) arrives as a protocol
       // error in MQTT.js; keep the platform's code from the raw packet.
-      if (packet.cmd === 'connack' && packet.returnCode) this.connackCode = packet.returnCode;
-      else if (packet.cmd === 'connack' && 'reasonCode' in packet && packet.reasonCode && packet.reasonCode >= 128) this.connackCode = packet.reasonCode;
+      if (packet.cmd !== 'connack') return;
+      const code = packet.returnCode || ('reasonCode' in packet && packet.reasonCode && packet.reasonCode >= 128 ? packet.reasonCode : 0);
+      if (!code) return;
+      this.connackCode = code;
+      this.connackMidSession = client.connected;
     });
     client.on('error', (err: Error & { code?: unknown }) => {
       if (typeof err.code === 'number' && this.connackCode === undefined && /refused|connack/i.test(err.message)) this.connackCode = err.code;
       this.lastError = err.message;
+      this.failure = this.options.describeError?.(err) ?? this.failure;
       this.emit('client-error', err);
     });
     client.on('close', () => this.onClose(client));
@@ -427,8 +442,10 @@ export class MqttConnection extends EventEmitter {
     this.client = undefined;
     if (code) {
       this.refusedCode = code;
-      this.lastError = `connection refused: ${(this.options.describeRefusal ?? describeConnack)(code)}`;
-      this.emit('refused', code);
+      const ended = this.connackMidSession ? 'session ended by the server' : 'connection refused';
+      this.lastError = `${ended}: ${(this.options.describeRefusal ?? describeConnack)(code)}`;
+      // Second argument: true when the CONNACK came in the middle of a session.
+      this.emit('refused', code, this.connackMidSession);
       if (!(this.options.retryRefused?.(code) ?? false)) {
         this.state = 'refused';
         this.setStatus({ fill: 'red', shape: 'ring', text: this.lastError });
@@ -438,7 +455,8 @@ export class MqttConnection extends EventEmitter {
     }
     this.state = 'disconnected';
     const delay = backoffDelay(this.attempt++, this.options.backoff ?? DEFAULT_BACKOFF);
-    this.setStatus({ fill: 'red', shape: 'ring', text: code ? `${this.lastError}; retry in ${Math.ceil(delay / 1000)} s` : STATUS_TEXT.disconnected });
+    const why = code ? this.lastError : this.failure;
+    this.setStatus({ fill: 'red', shape: 'ring', text: why ? `${why}; retry in ${Math.ceil(delay / 1000)} s` : STATUS_TEXT.disconnected });
     this.emit('disconnected', delay);
     this.timer = setTimeout(() => this.connect(), delay);
   }

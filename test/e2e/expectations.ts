@@ -124,6 +124,10 @@ EXPECTATIONS['c8y-device/gateway'] = [
   { debug: 'child measurement', match: (m) => m && m.device === 'c4d-child-2' && m.payload[0] === '200' },
   { debug: 'gateway connection', match: c8yConnectionState },
 ];
+EXPECTATIONS['c8y-device/json-device'] = [
+  { debug: 'measurement sent', match: (p) => p && p.messageId === 200 && p.values.fragment === 'c8y_Temperature' && typeof p.values.value === 'number' },
+  { debug: 'device connection', match: c8yConnectionState },
+];
 EXPECTATIONS['c8y-device/bootstrap'] = [
   { debug: 'registration status', match: (s) => !!s && typeof s.text === 'string' && /connect|CONNACK|refused|polling|waiting|done|not needed/.test(s.text) },
 ];

@@ -340,6 +340,36 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
     }
   });
 
+  it('c8y-out and c8y-device: the JSON format is offered, shown and kept through the dialog', async () => {
+    assert.ok(page, 'editor did not load');
+    const p = page;
+    const out = exampleFlows.find((n) => n.type === 'c8y-out' && n.format === 'json');
+    const dev = exampleFlows.find((n) => n.type === 'c8y-device' && n.format === 'json');
+    assert.ok(out && dev, 'an example has a JSON c8y-out and c8y-device');
+    await closeAllTrays(p);
+    try {
+      await p.evaluate((id: string) => {
+        const n = RED.nodes.node(id);
+        if (n.z) RED.workspaces.show(n.z);
+        RED.editor.edit(n);
+      }, out.id);
+      const select = p.locator('#node-input-format');
+      await select.waitFor({ state: 'visible' });
+      assert.equal(await select.inputValue(), 'json');
+      assert.deepEqual(await select.locator('option').evaluateAll((os: any[]) => os.map((o) => o.value)), ['smartrest', 'json']);
+      await p.locator('#node-dialog-ok').click();
+      await closeAllTrays(p);
+      assert.equal(await p.evaluate((id: string) => RED.nodes.node(id).format, out.id), 'json');
+      await p.evaluate((id: string) => RED.editor.editConfig('', 'c8y-device', id), dev.id);
+      const devSelect = p.locator('#node-config-input-format');
+      await devSelect.waitFor({ state: 'visible' });
+      assert.equal(await devSelect.inputValue(), 'json');
+    } finally {
+      await p.locator('#node-config-dialog-cancel').click().catch(() => undefined);
+      await closeAllTrays(p).catch(() => undefined);
+    }
+  });
+
   it('datacake-mqtt-out: a non-ASCII field name stays as typed and is marked, never upper-cased into another field', async () => {
     assert.ok(page, 'editor did not load');
     const p = page;

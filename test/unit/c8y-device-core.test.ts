@@ -137,3 +137,16 @@ describe('c8y bootstrap', () => {
     }
   });
 });
+
+describe('c8y tls problems', () => {
+  it('names the certificate problem and what to do; ordinary network errors are not TLS problems', async () => {
+    const { tlsProblem } = await import('../../src/c8y/tls');
+    assert.equal(tlsProblem({ code: 'SELF_SIGNED_CERT_IN_CHAIN', message: 'self-signed certificate in certificate chain' }, 'h')?.status, 'TLS: server certificate not trusted (unknown CA)');
+    assert.equal(tlsProblem({ code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', message: '' }, 'h')?.status, 'TLS: server certificate not trusted (unknown CA)');
+    assert.equal(tlsProblem({ code: 'CERT_HAS_EXPIRED', message: 'certificate has expired' }, 'h')?.status, 'TLS: server certificate expired');
+    assert.equal(tlsProblem({ code: 'ERR_TLS_CERT_ALTNAME_INVALID', message: "Hostname/IP does not match certificate's altnames" }, 'mqtt.example')?.status, 'TLS: server certificate is not for host mqtt.example');
+    assert.equal(tlsProblem({ code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', message: 'tlsv13 alert certificate required' }, 'h')?.status, 'TLS: the server refused the client certificate');
+    assert.match(tlsProblem({ code: 'CERT_HAS_EXPIRED', message: '' }, 'h')!.log, /^TLS handshake with h failed: server certificate expired \(CERT_HAS_EXPIRED\)\..*retrying with backoff/);
+    for (const e of [{ code: 'ECONNREFUSED', message: 'connect ECONNREFUSED' }, { code: 'ECONNRESET', message: 'read ECONNRESET' }, { message: 'Protocol error' }, undefined]) assert.equal(tlsProblem(e as never, 'h'), undefined);
+  });
+});

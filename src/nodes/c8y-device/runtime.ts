@@ -11,11 +11,14 @@ import { brokerUrl, checkDeviceId, deviceClientId, mqttUsername } from '../../c8
 import { describeRefusal, refusalLogLine, retryRefused } from '../../c8y/connack';
 import { CredentialStore, fingerprint } from '../../c8y/credstore';
 import type { DeviceCredentials } from '../../c8y/bootstrap';
-import { FragmentQueues, operationOf, queueKey, statusLines, type OperationRef } from '../../c8y/operations';
+import { JSON_ERROR_TOPIC, JSON_OPERATIONS_TOPIC, parseJsonError, parseOperations } from '../../c8y/json';
+import { FragmentQueues, failExecutingLines, operationOf, queueKey, statusLines, statusLinesById, type OperationRef } from '../../c8y/operations';
 import { parseChildren, parseList, startupMessages, type StartupMessage } from '../../c8y/startup';
+import { tlsProblem } from '../../c8y/tls';
 import { ConnectionClosedError, MqttConnection, type ConnectionUser, type StatusLike } from '../../mqtt/connection';
 import { describeIssue } from '../../smartrest/codec';
 import { decodePayload } from '../../smartrest/message';
+import type { DecodedRecord } from '../../smartrest/types';
 import { readCollection } from '../shared/collection';
 import { errorText } from '../shared/errors';
 import type { C8yDeviceConfig, C8yDeviceCredentials, C8yDeviceNode, C8yDownstream, DownstreamListener } from './types';
@@ -24,10 +27,14 @@ interface TlsConfigNode {
   addTLSOptions(options: Record<string, unknown>): void;
 }
 
-/** MQTT.js's own error for a refused CONNACK: the 'refused' event logs it better (meaning and what to do). */
+/**
+ * MQTT.js's own error for a refused CONNACK, or for a second CONNACK on an open session ("Protocol error: duplicate
+ * CONNACK"): the 'refused' event logs it better (meaning and what to do).
+ */
 function isRefusal(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown };
-  return typeof e?.code === 'number' && typeof e.message === 'string' && /connection refused/i.test(e.message);
+  if (typeof e?.message !== 'string') return false;
+  return (typeof e.code === 'number' && /connection refused/i.test(e.message)) || /duplicate CONNACK/i.test(e.message);
 }
 
 /** Bound of the per-fragment operation queue (a flow that never answers must not make it grow without end). */
@@ -108,6 +115,8 @@ export = function register(RED: NodeAPI): void {
       tls.rejectUnauthorized = config.verifyCert !== false;
       tlsNode?.addTLSOptions(tls);
     }
+    /** Operations as JSON from devicecontrol/notifications (with their ids) instead of static lines on s/ds. */
+    const jsonOperations = config.format === 'json';
     const queueSize = Number(config.queueSize) > 0 ? Math.floor(Number(config.queueSize)) : 100;
     const willPayload = config.willPayload || '400,c8y_ConnectionEvent,"Device connection was lost."';
 
@@ -151,6 +160,13 @@ export = function register(RED: NodeAPI): void {
       }
     }
 
+    function queueOperation(entry: Entry): void {
+      if (operations.push(entry) < 0) {
+        // It stays PENDING on the platform and comes again with the next 500 (reconnect).
+        warnOnce(`${MAX_OPERATIONS_PER_FRAGMENT} operations ${entry.operation.fragment} for ${entry.operation.device} are waiting for the flow: a further one was not queued (it stays PENDING)`);
+      }
+    }
+
     function onDownstream(topic: string, payload: Buffer): void {
       const { records, issues } = decodePayload(payload, topic, { collection: node.collection });
       for (const record of records) {
@@ -159,11 +175,10 @@ export = function register(RED: NodeAPI): void {
           toListeners({ topic, record });
           continue;
         }
-        const entry: Entry = { topic, record, handed: false, operation: { ...op, messageId: record.messageId, seq: ++seq, connection: node.id, instance } };
-        if (operations.push(entry) < 0) {
-          // It stays PENDING on the platform and comes again with the next 500 (reconnect).
-          warnOnce(`${MAX_OPERATIONS_PER_FRAGMENT} operations ${op.fragment} for ${op.device} are waiting for the flow: a further one was not queued (it stays PENDING)`);
-        }
+        // JSON operations: the platform sends the same operation on devicecontrol/notifications with its id; the
+        // static line is not handed over a second time.
+        if (jsonOperations && topic === 's/ds') continue;
+        queueOperation({ topic, record, handed: false, operation: { ...op, messageId: record.messageId, seq: ++seq, connection: node.id, instance } });
       }
       if (issues.length) {
         const text = `${issues.length} line(s) on ${topic} could not be decoded: ${issues.map(describeIssue).join('; ')}`;
@@ -171,7 +186,22 @@ export = function register(RED: NodeAPI): void {
       }
     }
 
+    function onJsonOperations(topic: string, payload: Buffer): void {
+      const { operations: ops, issues } = parseOperations(payload);
+      for (const op of ops) {
+        const params = op.body[op.fragment];
+        const record: DecodedRecord = { messageId: 'json', fields: [], name: op.fragment, device: op.device, ...(params && typeof params === 'object' && !Array.isArray(params) ? { values: params as Record<string, unknown> } : {}) };
+        queueOperation({ topic, record, json: op.body, handed: false, operation: { fragment: op.fragment, device: op.device, messageId: 'json', operationId: op.id, seq: ++seq, connection: node.id, instance } });
+      }
+      if (issues.length) for (const l of listeners.values()) l.problem(`${issues.length} operation(s) on ${topic} could not be read: ${issues.join('; ')}`);
+    }
+
     function onError(topic: string, payload: Buffer): void {
+      if (topic === JSON_ERROR_TOPIC) {
+        const e = parseJsonError(payload);
+        for (const l of listeners.values()) l.errorLine?.(topic, e);
+        return;
+      }
       const { records } = decodePayload(payload, topic);
       for (const record of records) for (const l of listeners.values()) l.errorLine?.(topic, record);
     }
@@ -196,6 +226,7 @@ export = function register(RED: NodeAPI): void {
         will: config.will !== false ? { topic: (config.willTopic || 's/us').trim(), payload: willPayload, qos: 1 } : undefined,
         retryRefused,
         describeRefusal,
+        describeError: (err) => tlsProblem(err, (config.host ?? '').trim())?.status,
         queueLimit: { messages: queueSize, bytes: queueSize * 16384 },
         backoff: { initialMs: 1000, maxMs: 120000, factor: 2, jitter: 0.5 },
         onConnected: async (conn) => {
@@ -207,14 +238,18 @@ export = function register(RED: NodeAPI): void {
         },
       });
       // Warnings, never [error]: an absent or refusing broker is a state (status), logged once per distinct problem.
-      connection.on('refused', (code: number) => {
-        warnOnce(refusalLogLine(code));
+      connection.on('refused', (code: number, midSession: boolean) => {
+        warnOnce(refusalLogLine(code, midSession));
         if (code === 4 && !credentialsRefused) {
           credentialsRefused = true;
           node.emit('credentials-refused');
         }
       });
-      connection.on('client-error', (err: unknown) => isRefusal(err) || warnOnce(`Cumulocity connection (${clientId}): ${errorText(err)}`));
+      connection.on('client-error', (err: unknown) => {
+        if (isRefusal(err)) return;
+        const tlsIssue = tlsProblem(err as Error, (config.host ?? '').trim());
+        warnOnce(`Cumulocity connection (${clientId}): ${tlsIssue ? tlsIssue.log : errorText(err)}`);
+      });
       connection.on('overflow', (topic: string) => warnOnce(`offline queue full (${queueSize} messages): a message to ${topic} was dropped`));
       connection.on('connected', () => {
         lastWarning = '';
@@ -224,6 +259,7 @@ export = function register(RED: NodeAPI): void {
         if (config.pending !== false) void connection.publishNow('s/us', '500', { qos: 1 }).catch((err) => warnOnce(`500 (pending operations) could not be sent: ${errorText(err)}`));
       });
       unsubscribes.push(connection.subscribe('s/ds', 1, onDownstream));
+      if (jsonOperations) unsubscribes.push(connection.subscribe(JSON_OPERATIONS_TOPIC, 1, onJsonOperations));
       if (node.collection) unsubscribes.push(connection.subscribe(`s/dc/${node.collection.xid}`, 1, onDownstream));
       // Responses of the default template collection of the ClientId (d:<id>:<X-ID>) arrive on s/dd.
       if ((config.defaultXid ?? '').trim()) unsubscribes.push(connection.subscribe('s/dd', 1, onDownstream));
@@ -238,11 +274,26 @@ export = function register(RED: NodeAPI): void {
     if (node.problem && !node.problem.startsWith('no credentials')) node.warn(`c8y-device ${node.deviceId || '(no id)'}: ${node.problem}`);
 
     let errorsSubscribed = false;
+    // Errors of JSON via MQTT come on `error`: subscribed (with s/e) once JSON is used on this connection, so a
+    // SmartREST-only device does not ask for a topic some brokers refuse.
+    let jsonUsed = jsonOperations;
+    let jsonErrorsSubscribed = false;
     function subscribeErrors(): void {
-      if (errorsSubscribed || !node.connection) return;
-      errorsSubscribed = true;
-      node.connection.subscribe('s/e', 0, onError).catch(() => undefined);
+      if (!node.connection) return;
+      if (!errorsSubscribed) {
+        errorsSubscribed = true;
+        node.connection.subscribe('s/e', 0, onError).catch(() => undefined);
+      }
+      if (jsonUsed && !jsonErrorsSubscribed) {
+        jsonErrorsSubscribed = true;
+        node.connection.subscribe(JSON_ERROR_TOPIC, 0, onError).catch(() => undefined);
+      }
     }
+    node.useJson = () => {
+      if (jsonUsed) return;
+      jsonUsed = true;
+      if (errorsSubscribed) subscribeErrors();
+    };
 
     const problemStatus = (): StatusLike =>
       node.problem ? { fill: 'red', shape: 'ring', text: node.problem } : { fill: 'grey', shape: 'ring', text: 'no credentials: waiting for a registration' };
@@ -320,6 +371,24 @@ export = function register(RED: NodeAPI): void {
       for (const p of statusLines(ref, result, node.deviceId)) await node.publish(p.topic, p.payload, 1);
       // Only after the broker has it: if the publish failed, the operation stays in progress (a retry may answer it).
       if (result.status !== 'EXECUTING') operations.done(key, (e) => e.operation.seq === ref.seq);
+    };
+
+    node.completeById = async (operationId, result, child) => {
+      const target = child && child !== node.deviceId ? child : undefined;
+      for (const p of statusLinesById(operationId, result, target)) await node.publish(p.topic, p.payload, 1);
+      // An operation handed over here with this id is finished too (the next of its fragment follows).
+      if (result.status === 'EXECUTING') return;
+      for (const e of operations.inProgress()) if (e.operation.operationId === operationId) operations.done(queueKey(e.operation), (x) => x === e);
+    };
+
+    node.failExecuting = async (fragment, reason, child) => {
+      const target = child && child !== node.deviceId ? child : undefined;
+      for (const p of failExecutingLines(fragment, reason, target)) await node.publish(p.topic, p.payload, 1);
+      // The platform failed them: those in progress here (of that fragment and target) are finished as well.
+      const device = target ?? node.deviceId;
+      for (const e of operations.inProgress()) {
+        if (e.operation.device === device && (!fragment || e.operation.fragment === fragment)) operations.done(queueKey(e.operation), (x) => x === e);
+      }
     };
 
     // ---- registration while connected: the bootstrap ClientId `<id>` and `d:<id>` are the same identity on the

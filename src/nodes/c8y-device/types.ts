@@ -2,6 +2,7 @@ import type { Node, NodeDef } from 'node-red';
 import type { ConnectionUser, MqttConnection } from '../../mqtt/connection';
 import type { DeviceCredentials } from '../../c8y/bootstrap';
 import type { OperationRef, OperationResult } from '../../c8y/operations';
+import type { JsonError } from '../../c8y/json';
 import type { TemplateCollection } from '../../smartrest/custom';
 import type { DecodedRecord } from '../../smartrest/types';
 
@@ -39,6 +40,8 @@ export interface C8yDeviceConfig extends NodeDef {
   templates: string;
   /** Publish `500` after the subscriptions (pending operations). */
   pending: boolean;
+  /** Operations as `smartrest` lines from `s/ds` (default) or as `json` from `devicecontrol/notifications` (with ids). */
+  format?: 'smartrest' | 'json';
 }
 
 export interface C8yDeviceCredentials {
@@ -50,6 +53,8 @@ export interface C8yDeviceCredentials {
 export interface C8yDownstream {
   topic: string;
   record: DecodedRecord;
+  /** A JSON operation from `devicecontrol/notifications`, as the platform sent it (then `record` only names it). */
+  json?: Record<string, unknown>;
   /** Present for operations (lines with a fragment and a target). */
   operation?: OperationRef;
 }
@@ -60,7 +65,7 @@ export interface DownstreamListener extends ConnectionUser {
   executing: boolean;
   line(item: C8yDownstream): void;
   /** `s/e` lines (only to listeners that asked for them) and decode issues. */
-  errorLine?(topic: string, record: DecodedRecord): void;
+  errorLine?(topic: string, record: DecodedRecord | JsonError): void;
   problem(text: string): void;
 }
 
@@ -78,6 +83,12 @@ export interface C8yDeviceNode extends Node<C8yDeviceCredentials> {
   publish(topic: string, payload: string, qos: 0 | 1): Promise<void>;
   /** Publish `503`/`502`/`501` for an operation; the next operation of the fragment is released after it. */
   completeOperation(ref: OperationRef, result: OperationResult): Promise<void>;
+  /** `504`/`505`/`506` for an operation id (from the platform); an operation in progress here with that id is finished. */
+  completeById(operationId: string, result: OperationResult, child?: string): Promise<void>;
+  /** `507`: every EXECUTING operation (of `fragment`, or all) of the device or child becomes FAILED; those in progress here are finished. */
+  failExecuting(fragment: string | undefined, reason: string | undefined, child?: string): Promise<void>;
+  /** A node publishes JSON via MQTT on this connection: `error` is subscribed with `s/e` (when a c8y-in asks for errors). */
+  useJson(): void;
   /** Registration result: store (persisted, encrypted) and reconnect with it. */
   setCredentials(creds: DeviceCredentials): Promise<void>;
   /** Certificate-authenticated devices: subscribe `s/dat` (once) and publish an empty `s/uat`; `71` reaches c8y-in. */

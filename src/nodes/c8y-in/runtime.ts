@@ -6,6 +6,7 @@
  */
 import type { Node, NodeAPI, NodeMessageInFlow } from 'node-red';
 import type { DecodedRecord } from '../../smartrest/types';
+import type { JsonError } from '../../c8y/json';
 import type { StatusLike } from '../../mqtt/connection';
 import type { C8yDeviceNode, C8yDownstream, DownstreamListener } from '../c8y-device/types';
 import type { C8yInConfig, C8yInErrorOutput, C8yInOutput } from './types';
@@ -25,14 +26,21 @@ export = function register(RED: NodeAPI): void {
       executing: !!config.executing,
       status: (s: StatusLike) => node.status(s),
       line: (item: C8yDownstream) => {
-        const msg: C8yInOutput = { topic: item.topic, payload: item.record, ...(item.record.device !== undefined ? { device: item.record.device } : {}), ...(item.operation ? { operation: item.operation } : {}) };
+        const msg: C8yInOutput = {
+          topic: item.topic,
+          payload: item.json ?? item.record,
+          format: item.json ? 'json' : 'smartrest',
+          ...(item.record.device !== undefined ? { device: item.record.device } : {}),
+          ...(item.operation ? { operation: item.operation } : {}),
+          ...(item.operation?.operationId ? { operationId: item.operation.operationId } : {}),
+        };
         node.send(withErrors ? [msg as unknown as NodeMessageInFlow, null] : (msg as unknown as NodeMessageInFlow));
       },
       problem: (text: string) => node.warn(text),
       ...(withErrors
         ? {
-            errorLine: (topic: string, record: DecodedRecord) => {
-              const msg: C8yInErrorOutput = { topic: topic as 's/e', payload: record };
+            errorLine: (topic: string, record: DecodedRecord | JsonError) => {
+              const msg: C8yInErrorOutput = { topic: topic as 's/e' | 'error', payload: record };
               node.send([null, msg as unknown as NodeMessageInFlow]);
             },
           }

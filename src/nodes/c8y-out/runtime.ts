@@ -5,7 +5,8 @@
  * message waits in the device's bounded queue, an overflow fails the message (done(err)), never silently.
  */
 import type { Node, NodeAPI, NodeMessageInFlow } from 'node-red';
-import { readResult, type OperationRef } from '../../c8y/operations';
+import { parseJsonTopic, recordToJson } from '../../c8y/json';
+import { checkOperationId, readResult, type OperationRef } from '../../c8y/operations';
 import { ConnectionClosedError, type ConnectionUser, type StatusLike } from '../../mqtt/connection';
 import { parse } from '../../smartrest/codec';
 import { encodeRecords, recordList } from '../../smartrest/message';
@@ -52,6 +53,7 @@ export = function register(RED: NodeAPI): void {
       node.status({ fill: 'red', shape: 'ring', text: 'no c8y-device configured' });
     } else {
       device.register(user);
+      if (config.format === 'json') device.useJson();
     }
 
     let discarded = 0;
@@ -59,8 +61,18 @@ export = function register(RED: NodeAPI): void {
       const msg = inMsg as NodeMessageInFlow & Partial<C8yOutInput> & { operation?: unknown; error?: { message?: string } };
       void (async () => {
         if (!device) throw new Error('no c8y-device configured');
-        if ((msg as { action?: unknown }).action === 'request-token') {
+        const action = (msg as { action?: unknown }).action;
+        if (action === 'request-token') {
           await device.requestToken();
+          return;
+        }
+        if (action === 'fail-executing') {
+          // 507: e.g. after a restart of the agent, the operations it had begun cannot finish.
+          const p = (msg.payload ?? {}) as { fragment?: unknown; reason?: unknown };
+          if (typeof p !== 'object' || Array.isArray(p)) throw new Error('msg.action "fail-executing" needs msg.payload = { fragment?, reason? }');
+          if (p.fragment !== undefined && typeof p.fragment !== 'string') throw new Error('msg.payload.fragment must be a string (empty: all fragments)');
+          if (msg.device !== undefined && typeof msg.device !== 'string') throw new Error('msg.device must be a string');
+          await device.failExecuting(p.fragment, p.reason === undefined ? '' : String(p.reason), msg.device);
           return;
         }
         // The c8y-in message itself may come back as msg.operation; take its ref.
@@ -86,6 +98,14 @@ export = function register(RED: NodeAPI): void {
             return;
           }
         }
+        // A result by operation id (504/505/506): the id comes from the platform (JSON operations, a custom template).
+        if (msg.operationId !== undefined) {
+          const p = msg.payload;
+          if (!p || typeof p !== 'object' || Array.isArray(p) || !('status' in p)) throw new Error('msg.operationId needs msg.payload = { status: "EXECUTING" | "SUCCESSFUL" | "FAILED", result?, reason? }');
+          if (msg.device !== undefined && typeof msg.device !== 'string') throw new Error('msg.device must be a string (the external id of the child that owns the operation)');
+          await device.completeById(checkOperationId(msg.operationId), readResult(p), msg.device);
+          return;
+        }
         // An upstream msg.topic (from smartrest-encode: `t/us/<child>`, …) gives mode and child where msg.mode
         // and msg.device do not.
         const topicInfo = typeof msg.topic === 'string' ? parseTopic(msg.topic) : undefined;
@@ -96,7 +116,24 @@ export = function register(RED: NodeAPI): void {
         if (child !== undefined && typeof child !== 'string') throw new Error(`msg.device must be a string (a child device's external id); got ${typeof child}`);
         const payload = msg.payload;
         let out: { topic: string; payload: string }[];
-        if (typeof payload === 'string' && topicInfo?.direction === 'up' && topicInfo.kind === 'template') {
+        const format = msg.format ?? config.format ?? 'smartrest';
+        if (format !== 'smartrest' && format !== 'json') throw new Error(`msg.format must be "smartrest" or "json"; got ${JSON.stringify(format)}`);
+        const jsonTopic = typeof msg.topic === 'string' ? parseJsonTopic(msg.topic) : undefined;
+        if (format === 'json' || jsonTopic) {
+          device.useJson();
+          // JSON via MQTT: the platform takes `source` from the ClientId, so only the connection's own device.
+          if (child !== undefined && child !== device.deviceId) throw new Error('JSON via MQTT publishes for the device of the connection only: send data of a child device as SmartREST');
+          if (jsonTopic) {
+            if (!payload || typeof payload !== 'object' || Array.isArray(payload)) throw new Error(`a JSON topic (${msg.topic}) needs msg.payload to be the REST API's JSON object`);
+            out = [{ topic: msg.topic as string, payload: JSON.stringify(payload) }];
+          } else {
+            if (typeof payload === 'string') throw new Error('JSON format: msg.payload must be a record ({messageId, values}) or an array of them, not CSV text');
+            out = recordList(payload).map((r) => {
+              const m = recordToJson(r, { mode, deviceId: device.deviceId });
+              return { topic: m.topic, payload: JSON.stringify(m.body) };
+            });
+          }
+        } else if (typeof payload === 'string' && topicInfo?.direction === 'up' && topicInfo.kind === 'template') {
           out = [{ topic: msg.topic as string, payload }];
         } else {
           const records: RecordInput[] = typeof payload === 'string' ? parse(payload).map((r) => r as RecordInput) : recordList(payload);

@@ -1,0 +1,188 @@
+/**
+ * Cumulocity's JSON via MQTT (reference §2.4), pure: the topic grammar (`[<mode>/]<api>/<resource>/<action>[/<id>]`),
+ * records (the same inputs `c8y-out` takes for SmartREST) mapped to the REST API's JSON bodies, operations read from
+ * `devicecontrol/notifications`, and errors read from `error`. No Node-RED, no sockets: the device nodes use it, and
+ * the endpoint side can reuse it.
+ *
+ * Decisions: the persistent mode has no prefix (`measurement/measurements/create`), the others prefix the topic
+ * (`t/…`, `q/…`, `c/…`); `time` is filled with the current time when a record has none (the REST API requires it);
+ * `source` is never sent (the platform fills it from the ClientId and overrides anything else); inventory updates
+ * go to `inventory/managedObjects/update/<external id>` as thin-edge does. Records without a JSON counterpart here
+ * are refused with a message that says so (send them as SmartREST).
+ */
+import { recordToFields } from '../smartrest/records';
+import type { ProcessingMode, RecordInput } from '../smartrest/types';
+
+export const JSON_OPERATIONS_TOPIC = 'devicecontrol/notifications';
+export const JSON_ERROR_TOPIC = 'error';
+
+/** The upstream JSON topics a device may publish to (create/update/delete with an optional id). */
+const UPSTREAM = /^(?:([tqc])\/)?(measurement\/measurements|event\/events|alarm\/alarms|inventory\/managedObjects)\/(create|createBulk|update|delete)(?:\/([^/+#]+))?$/;
+
+export interface JsonTopic {
+  mode: ProcessingMode;
+  /** `measurement/measurements`, `event/events`, `alarm/alarms`, `inventory/managedObjects`. */
+  resource: string;
+  action: 'create' | 'createBulk' | 'update' | 'delete';
+  id?: string;
+}
+
+/** Parse an upstream JSON topic, or undefined when it is not one. */
+export function parseJsonTopic(topic: string): JsonTopic | undefined {
+  const m = UPSTREAM.exec(topic);
+  if (!m) return undefined;
+  const action = m[3] as JsonTopic['action'];
+  // update and delete need an id, create(Bulk) takes none
+  if ((action === 'update' || action === 'delete') !== !!m[4]) return undefined;
+  return { mode: (m[1] as ProcessingMode | undefined) ?? 's', resource: m[2], action, ...(m[4] ? { id: m[4] } : {}) };
+}
+
+/** `measurement/measurements/create`, `t/event/events/create`, `inventory/managedObjects/update/<id>`. */
+export function jsonTopic(resource: string, action: JsonTopic['action'], mode: ProcessingMode = 's', id?: string): string {
+  return `${mode === 's' ? '' : `${mode}/`}${resource}/${action}${id ? `/${id}` : ''}`;
+}
+
+/** One JSON publish. */
+export interface JsonMessage {
+  topic: string;
+  body: Record<string, unknown>;
+}
+
+const SEVERITY: Record<string, string> = { '301': 'CRITICAL', '302': 'MAJOR', '303': 'MINOR', '304': 'WARNING' };
+
+export interface JsonRecordOptions {
+  mode?: ProcessingMode;
+  /** External id of the device (for inventory updates). */
+  deviceId: string;
+  /** Current time as ISO 8601 (tests pass a fixed one). */
+  now?: () => string;
+}
+
+function num(text: string, what: string): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n)) throw new Error(`${what} must be a number; got ${JSON.stringify(text)}`);
+  return n;
+}
+
+/** The record ids mapped to JSON here. */
+export const JSON_RECORD_IDS = [100, 110, 114, 200, 301, 302, 303, 304, 400] as const;
+
+/**
+ * A SmartREST record (any form `smartrest-encode` takes, checked against its template) as the REST API's JSON:
+ * 200 → measurement, 400 → event, 301–304 → alarm with its severity, 100 → managed object create,
+ * 110 / 114 → update of the device's managed object (c8y_Hardware / c8y_SupportedOperations).
+ */
+export function recordToJson(input: RecordInput, options: JsonRecordOptions): JsonMessage {
+  const [id, ...f] = recordToFields(input);
+  const mode = options.mode ?? 's';
+  const time = (t: string | undefined) => (t && t.trim() ? t : (options.now ?? (() => new Date().toISOString()))());
+  const inventoryMode = () => {
+    if (mode === 'q' || mode === 'c') throw new Error(`processing mode ${mode} applies to measurements and events only, not to ${id}`);
+  };
+  switch (id) {
+    case '200': {
+      const [fragment, series, value, unit, t] = f;
+      return { topic: jsonTopic('measurement/measurements', 'create', mode), body: { type: fragment, time: time(t), [fragment]: { [series]: { value: num(value, 'value'), ...(unit ? { unit } : {}) } } } };
+    }
+    case '400': {
+      const [type, text, t] = f;
+      return { topic: jsonTopic('event/events', 'create', mode), body: { type, text, time: time(t) } };
+    }
+    case '301':
+    case '302':
+    case '303':
+    case '304': {
+      if (mode === 'q' || mode === 'c') throw new Error(`processing mode ${mode} applies to measurements and events only, not to alarms`);
+      const [type, text, t] = f;
+      return { topic: jsonTopic('alarm/alarms', 'create', mode), body: { type, text: text || type, severity: SEVERITY[id], time: time(t) } };
+    }
+    case '100': {
+      inventoryMode();
+      const [name, type] = f;
+      return { topic: jsonTopic('inventory/managedObjects', 'create', mode), body: { name, type: type || 'c8y_Device', c8y_IsDevice: {} } };
+    }
+    case '110': {
+      inventoryMode();
+      const [serialNumber, model, revision] = f;
+      const hw = { ...(serialNumber ? { serialNumber } : {}), ...(model ? { model } : {}), ...(revision ? { revision } : {}) };
+      return { topic: jsonTopic('inventory/managedObjects', 'update', mode, options.deviceId), body: { c8y_Hardware: hw } };
+    }
+    case '114': {
+      inventoryMode();
+      return { topic: jsonTopic('inventory/managedObjects', 'update', mode, options.deviceId), body: { c8y_SupportedOperations: f.filter(Boolean) } };
+    }
+    default:
+      throw new Error(`record ${id} has no JSON mapping (JSON covers ${JSON_RECORD_IDS.join(', ')}): send it as SmartREST, or send a REST body with msg.topic set to a JSON topic`);
+  }
+}
+
+/** Keys of an operation that are not its fragment (REST API, devicecontrol). */
+const OPERATION_KEYS = new Set(['id', 'self', 'deviceId', 'deviceName', 'status', 'description', 'creationTime', 'externalSource', 'delivery', 'bulkOperationId', 'failureReason', 'agentId']);
+
+/** An operation as `devicecontrol/notifications` delivers it. */
+export interface JsonOperation {
+  /** Operation id (for 504/505/506). */
+  id: string;
+  /** The operation fragment, e.g. `c8y_Restart`. */
+  fragment: string;
+  /** External id of the target (from `externalSource`), or the numeric `deviceId` when there is none. */
+  device: string;
+  /** The whole operation as received. */
+  body: Record<string, unknown>;
+}
+
+/** Problems of one notification payload, kept apart from the operations that could be read. */
+export interface JsonOperationsResult {
+  operations: JsonOperation[];
+  issues: string[];
+}
+
+/**
+ * Read a `devicecontrol/notifications` payload: one operation object, or an array of them (several operations in one
+ * message, thin-edge #3301). Operations without id or fragment are reported, not guessed.
+ */
+export function parseOperations(payload: Buffer | string): JsonOperationsResult {
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
+  } catch (err) {
+    return { operations: [], issues: [`not JSON: ${(err as Error).message}`] };
+  }
+  const items = Array.isArray(value) ? value : [value];
+  const out: JsonOperationsResult = { operations: [], issues: [] };
+  items.forEach((item, i) => {
+    if (!item || typeof item !== 'object' || Array.isArray(item)) return void out.issues.push(`item ${i + 1} is not an operation object`);
+    const body = item as Record<string, unknown>;
+    const id = typeof body.id === 'string' || typeof body.id === 'number' ? String(body.id) : '';
+    if (!id) return void out.issues.push(`operation ${i + 1} has no id`);
+    const fragment = Object.keys(body).find((k) => !OPERATION_KEYS.has(k) && /^[A-Za-z][\w.-]*_[\w.-]+$/.test(k));
+    if (!fragment) return void out.issues.push(`operation ${id} has no operation fragment (e.g. c8y_Restart)`);
+    const ext = body.externalSource as { externalId?: unknown } | undefined;
+    const device = typeof ext?.externalId === 'string' ? ext.externalId : String(body.deviceId ?? '');
+    if (!device) return void out.issues.push(`operation ${id} names no target (externalSource or deviceId)`);
+    out.operations.push({ id, fragment, device, body });
+  });
+  return out;
+}
+
+/** An error from the `error` topic: `{error, message, messageId}` as the platform sends it. */
+export interface JsonError {
+  error: string;
+  message: string;
+  messageId?: string;
+  /** The payload as received when it was not that shape. */
+  raw?: string;
+}
+
+export function parseJsonError(payload: Buffer | string): JsonError {
+  const text = typeof payload === 'string' ? payload : payload.toString('utf8');
+  try {
+    const v = JSON.parse(text) as Record<string, unknown>;
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      return { error: String(v.error ?? ''), message: String(v.message ?? ''), ...(v.messageId !== undefined ? { messageId: String(v.messageId) } : {}) };
+    }
+  } catch {
+    /* below */
+  }
+  return { error: '', message: text, raw: text };
+}
