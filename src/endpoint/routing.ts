@@ -14,6 +14,7 @@
  *   records are processed.
  */
 import type { Client, PublishPacket, Subscription } from 'aedes' with { 'resolution-mode': 'import' };
+import { JSON_OPERATIONS_TOPIC, jsonToRecords } from '../c8y/json';
 import { describeIssue, parseDetailed, serializeRecord } from '../smartrest/codec';
 import { findTemplate } from '../smartrest/catalogue';
 import { collectionLookups, type TemplateCollection } from '../smartrest/custom';
@@ -25,7 +26,7 @@ import type { DecodedRecord, ProcessingMode, TemplateCategory } from '../smartre
 import { devicePublish, deviceSubscribe, servicePublish, serviceSubscribe, serviceTopic } from './acl';
 import { answerRecord, emptyAnswer } from './answers';
 import type { Session } from './auth';
-import type { Delivery } from './delivery';
+import type { Delivery, ProblemFormat } from './delivery';
 import { escapeControls } from './delivery';
 import { InventoryLimitError, type Inventory } from './inventory';
 import type { Operation, OperationStore } from './operations';
@@ -44,6 +45,10 @@ export interface EndpointRecord {
   tenant: string;
   /** The topic as the device published it. */
   topic: string;
+  /** `json` when the device published to a JSON topic (the record is derived from it), else `smartrest`. */
+  format: 'smartrest' | 'json';
+  /** JSON topics: the body as published (fragments the record does not carry are here). */
+  json?: Record<string, unknown>;
   /** Operation status records: the operations they changed. */
   operations?: Operation[];
   /** Set by the first listener that took `record` as it is; the others take a copy (flows must not share it). */
@@ -151,8 +156,9 @@ export class Router {
       this.ctx.emit('refused-subscription', { device: s.deviceId, topic: sub.topic, reason });
       return null; // SUBACK 0x80
     }
-    // Deliveries are at most QoS 1 (as the platform); QoS 2 subscriptions are granted QoS 1.
-    return { ...sub, qos: Math.min(sub.qos, 1) as 0 | 1 };
+    // Granted as asked: aedes answers the SUBACK with the requested QoS whatever is returned here, so delivery
+    // (delivery.ts) honours it: a QoS 2 subscription gets its lines at QoS 2.
+    return sub;
   }
 
   subscribed(subs: Subscription[], client: Client): void {
@@ -163,6 +169,8 @@ export class Router {
       if (s.role === 'bootstrap' && sub.topic === 's/dcr') this.ctx.registration.listening(client, s);
       else if (s.role === 'device' && (sub.topic === 's/ds' || sub.topic.startsWith('s/dc/'))) {
         this.ctx.delivery.subscribed(s.deviceId, sub.topic);
+      } else if (s.role === 'device' && sub.topic === JSON_OPERATIONS_TOPIC) {
+        this.ctx.delivery.subscribedJson(s.deviceId);
       } else if (s.role === 'device' && sub.topic === 's/dd' && s.xid) {
         this.ctx.delivery.subscribed(s.deviceId, `s/dc/${s.xid}`, 's/dd');
       }
@@ -198,13 +206,13 @@ export class Router {
     const topic = packet.topic;
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : (packet.payload as Buffer);
     if (payload.length > maxPayloadBytes(topic, packet.qos, this.ctx.maxPublish)) {
-      this.refuse(client, s, 41, '', `message of ${payload.length} bytes on ${showTopic(topic)} exceeds the limit of ${this.ctx.maxPublish} bytes per MQTT message`, topic);
+      this.refuse(client, s, 41, '', `message of ${payload.length} bytes on ${showTopic(topic)} exceeds the limit of ${this.ctx.maxPublish} bytes per MQTT message`, topic, undefined, 'both');
       this.drop(packet);
       return;
     }
     const d = devicePublish(s.role === 'bootstrap' ? 'bootstrap' : 'device', topic);
     if (!d.allow) {
-      this.refuse(client, s, 41, '', d.reason, topic, payload);
+      this.refuse(client, s, 41, '', d.reason, topic, payload, 'both');
       this.drop(packet);
       return;
     }
@@ -228,6 +236,9 @@ export class Router {
       case 'custom':
       case 'default':
         this.records(client, s, info, topic, payload.toString('utf8'));
+        return;
+      case 'json':
+        this.json(client, s, info, topic, payload);
         return;
       default:
         return;
@@ -270,6 +281,47 @@ export class Router {
 
     const { records, errors } = parseDetailed(text);
     for (const issue of errors) this.refuse(client, s, 45, '', `malformed SmartREST: ${describeIssue(issue)}`, topic, issue.text);
+    this.process(client, s, { child, mode: info.mode, topic, lookup, format: 'smartrest' }, records);
+  }
+
+  /**
+   * A publish to a JSON topic: the same ACL (an update names the device itself or one of its children) and the
+   * same records as SmartREST (see `jsonToRecords`), problems reported on `error` as JSON.
+   */
+  private json(client: Client, s: Session, info: TopicInfo, topic: string, payload: Buffer): void {
+    const t = info.json!;
+    const { inventory } = this.ctx;
+    const child = t.id !== undefined && t.id !== s.deviceId ? t.id : undefined;
+    if (child !== undefined) {
+      const refused = idProblem(child, 'child') ?? actProblem(inventory, s.deviceId, child, this.ctx.isRegistered);
+      if (refused) return this.refuse(client, s, 41, '', refused, topic, payload, 'json');
+    }
+    const read = jsonToRecords(t, payload);
+    if (read.error) return this.refuse(client, s, 45, '', read.error, topic, payload, 'json');
+    // An update without a mapped fragment is still a record for the flow (its body is in `json`).
+    const records = read.records;
+    this.process(client, s, { child, mode: info.mode, topic, format: 'json', json: read.body }, records);
+    if (!records.length) {
+      const event: EndpointRecord = {
+        record: { messageId: t.resource + '/' + t.action, fields: [], values: read.body, ...(child !== undefined ? { device: child } : {}) },
+        kind: 'inventory', device: s.deviceId, mode: info.mode, tenant: this.ctx.tenant, topic, format: 'json', json: read.body,
+      };
+      if (child !== undefined) event.child = child;
+      this.ctx.emit('record', event);
+    }
+  }
+
+  /** Records of one publish (SmartREST lines, or those a JSON publish stands for): answered and emitted. */
+  private process(
+    client: Client,
+    s: Session,
+    p: { child?: string; mode: ProcessingMode; topic: string; lookup?: TemplateLookup; format: 'smartrest' | 'json'; json?: Record<string, unknown> },
+    records: string[][],
+  ): void {
+    const deviceId = s.deviceId;
+    const { child, topic, lookup, format } = p;
+    const target = child ?? deviceId;
+    const { inventory, delivery } = this.ctx;
     const answer = emptyAnswer();
     const ctx = {
       deviceId,
@@ -279,19 +331,19 @@ export class Router {
       platformVersion: this.ctx.platformVersion,
       adoptProblem: (parent: string, c: string) => adoptProblem(inventory, deviceId, parent, c, this.ctx.isRegistered),
     };
-    const mode = info.mode;
+    const mode = p.mode;
     for (let i = 0; i < records.length; i++) {
       const r = records[i];
       const id = r[0];
       const control = r.findIndex((f) => FORBIDDEN_CONTROL.test(f));
       if (control >= 0) {
-        this.refuse(client, s, 45, id, `field ${control + 1}: control characters are not allowed (only TAB, CR and LF)`, topic, recordText(r));
+        this.refuse(client, s, 45, id, `field ${control + 1}: control characters are not allowed (only TAB, CR and LF)`, topic, recordText(r), format);
         continue;
       }
       const custom = lookup?.(id);
       const spec = custom ?? findTemplate(id);
       if (!spec || spec.direction !== 'up') {
-        this.refuse(client, s, 40, id, lookup ? 'No template for this message id' : 'No static template for this message id', topic, recordText(r));
+        this.refuse(client, s, 40, id, lookup ? 'No template for this message id' : 'No static template for this message id', topic, recordText(r), format);
         continue;
       }
       let rec: DecodedRecord;
@@ -299,7 +351,7 @@ export class Router {
         rec = describeRecord(r, { strict: true, lookup, preferLookup: custom !== undefined, index: i + 1 });
       } catch (err) {
         if (!(err instanceof SmartRestRecordError)) throw err;
-        this.refuse(client, s, 45, id, err.field ? `${err.field}: ${err.reason}` : err.reason, topic, recordText(r));
+        this.refuse(client, s, 45, id, err.field ? `${err.field}: ${err.reason}` : err.reason, topic, recordText(r), format);
         continue;
       }
       if (child !== undefined) rec.device = child;
@@ -307,14 +359,15 @@ export class Router {
       const errorsBefore = answer.errors.length;
       if (child !== undefined && !inventory.get(child) && (custom || rec.messageId !== 100)) {
         // A child's first line (other than its own `100`, which names it) creates it under the announcing device.
-        if (!this.ensureChild(client, s, deviceId, child, topic)) continue;
+        if (!this.ensureChild(client, s, deviceId, child, topic, format)) continue;
       }
       if (!custom) answerRecord(ctx, rec, answer);
       for (let k = errorsBefore; k < answer.errors.length; k++) {
         const e = answer.errors[k];
-        this.refuse(client, s, e.code, e.id, e.text, topic, recordText(r));
+        this.refuse(client, s, e.code, e.id, e.text, topic, recordText(r), format);
       }
-      const event: EndpointRecord = { record: rec, kind: kindOf(spec.category, custom !== undefined), device: deviceId, mode, tenant: this.ctx.tenant, topic };
+      const event: EndpointRecord = { record: rec, kind: kindOf(spec.category, custom !== undefined), device: deviceId, mode, tenant: this.ctx.tenant, topic, format };
+      if (p.json) event.json = p.json;
       if (child !== undefined) event.child = child;
       if (answer.changed.length > before) event.operations = answer.changed.slice(before);
       this.ctx.emit('record', event);
@@ -327,7 +380,7 @@ export class Router {
       } else if (!inventory.get(deviceId)) inventory.ensureDevice(deviceId);
     } catch (err) {
       if (!(err instanceof InventoryLimitError)) throw err;
-      this.refuse(client, s, 41, '', err.message, topic);
+      this.refuse(client, s, 41, '', err.message, topic, undefined, format);
     }
     for (const op of answer.changed) this.ctx.emit('operation', op);
     if (answer.replies.length) delivery.sendLines(deviceId, 's/ds', answer.replies);
@@ -356,20 +409,20 @@ export class Router {
   }
 
   /** Create a child under the device that announced it; false (refused with `41`) at an inventory bound. */
-  private ensureChild(client: Client, s: Session, deviceId: string, child: string, topic: string): boolean {
+  private ensureChild(client: Client, s: Session, deviceId: string, child: string, topic: string, format: ProblemFormat): boolean {
     try {
       this.ctx.inventory.ensureChild(deviceId, child);
       return true;
     } catch (err) {
       if (!(err instanceof InventoryLimitError)) throw err;
-      this.refuse(client, s, 41, '', err.message, topic);
+      this.refuse(client, s, 41, '', err.message, topic, undefined, format);
       return false;
     }
   }
 
   /** Report a refused or invalid input: `s/e` line to the device (if it subscribed) and a 'problem' event. */
-  private refuse(client: Client, s: Session, code: number, id: string, text: string, topic?: string, payload?: string | Buffer): void {
-    this.ctx.delivery.problem({ code, id, text }, s, client, undefined, topic, payload);
+  private refuse(client: Client, s: Session, code: number, id: string, text: string, topic?: string, payload?: string | Buffer, format?: ProblemFormat): void {
+    this.ctx.delivery.problem({ code, id, text }, s, client, undefined, topic, payload, format);
   }
 }
 
