@@ -68,6 +68,8 @@ export interface RoutingContext {
   registration: Registration;
   inventory: Inventory;
   operations: OperationStore;
+  /** A signed token for `s/uat` (token.ts); undefined when the endpoint has no token secret. */
+  issueToken?: (deviceId: string) => string;
   /** True for a device id with credentials (registry or the endpoint's *Devices*). */
   isRegistered(deviceId: string): boolean;
   emit(event: string, payload: unknown): void;
@@ -227,7 +229,9 @@ export class Router {
         if (s.role === 'bootstrap') this.ctx.registration.poll(client, s);
         return;
       case 'token':
-        this.refuse(client, s, 41, '', s.certificate ? 'MqttAuth: this endpoint does not issue device access tokens' : 'MqttAuth: Cannot publish token for device that do not use certificate authentication', topic);
+        // Decision: every device gets one (password or certificate login alike), see token.ts for its use.
+        if (this.ctx.issueToken) this.ctx.delivery.send(s.deviceId, 's/dat', serializeRecord(['71', this.ctx.issueToken(s.deviceId)]));
+        else this.refuse(client, s, 41, '', 'MqttAuth: this endpoint does not issue device access tokens', topic);
         return;
       case 'template':
         this.template(client, s, info.xid!, payload.toString('utf8'), topic);

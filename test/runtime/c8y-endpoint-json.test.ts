@@ -17,13 +17,15 @@ import { parseJsonError, parseOperations } from '../../src/c8y/json';
 import endpointNode = require('../../src/nodes/c8y-endpoint/runtime');
 import inNode = require('../../src/nodes/c8y-endpoint-in/runtime');
 import outNode = require('../../src/nodes/c8y-endpoint-out/runtime');
+import registrationNode = require('../../src/nodes/c8y-endpoint-registration/runtime');
+import { verifyDeviceToken } from '../../src/endpoint/token';
 import type { C8yEndpointInOutput } from '../../src/nodes/c8y-endpoint-in/types';
 
 const TAB = 'tab-json';
 const TENANT = 't77';
 const DEV = { id: 'json-dev', password: 'json-pw-1' };
 const OTHER = { id: 'other-dev', password: 'other-pw-1' };
-const nodes = [endpointNode, inNode, outNode, catchNode];
+const nodes = [endpointNode, inNode, outNode, registrationNode, catchNode];
 
 let port: number;
 let userDir: string;
@@ -36,14 +38,17 @@ function flow() {
     { id: 'ep', type: 'c8y-endpoint', host: '127.0.0.1', port, tenant: TENANT },
     { id: 'in', z: TAB, type: 'c8y-endpoint-in', endpoint: 'ep', filter: 'all', wires: [['records']] },
     { id: 'out', z: TAB, type: 'c8y-endpoint-out', endpoint: 'ep', wires: [['ops']] },
+    { id: 'reg', z: TAB, type: 'c8y-endpoint-registration', endpoint: 'ep', wires: [['tokens']] },
+    { id: 'tokens', z: TAB, type: 'helper' },
     { id: 'c1', z: TAB, type: 'catch', scope: null, wires: [['caught']] },
     { id: 'records', z: TAB, type: 'helper' },
     { id: 'ops', z: TAB, type: 'helper' },
     { id: 'caught', z: TAB, type: 'helper' },
   ];
 }
-const CREDS = { ep: { devices: `${DEV.id}:${DEV.password}\n${OTHER.id}:${OTHER.password}` } };
-const setup = () => loadEndpointFlow(nodes, flow(), CREDS, port, ['records', 'ops', 'caught'] as const);
+const SECRET = 'token-secret-of-the-test';
+const CREDS = { ep: { devices: `${DEV.id}:${DEV.password}\n${OTHER.id}:${OTHER.password}`, tokenSecret: SECRET } };
+const setup = (creds: object = CREDS) => loadEndpointFlow(nodes, flow(), creds, port, ['records', 'ops', 'caught', 'tokens'] as const);
 
 before(async () => {
   userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'c8y-endpoint-json-'));
@@ -155,5 +160,47 @@ describe('c8y-endpoint: QoS 2 subscriptions', () => {
     // Completed QoS 2 handshakes count as acknowledged: the operation is still PENDING and the device connected.
     assert.equal(t.server.operations.pending(OTHER.id).length, 1);
     assert.ok(dev.connected);
+  });
+});
+
+describe('c8y-endpoint: device tokens (s/uat)', () => {
+  it('answers s/uat with 71,<token> on s/dat, and c8y-endpoint-registration verifies it', async () => {
+    const t = await setup();
+    const dev = await devices.connect(login(DEV));
+    const box = inbox(dev);
+    await dev.subscribeAsync(['s/dat', 's/e'], { qos: 1 });
+    await dev.publishAsync('s/uat', '', { qos: 1 });
+    const line = await box.next('s/dat');
+    assert.match(line, /^71,[\w-]+\.[\w-]+\.[\w-]+$/);
+    const token = line.slice(3);
+    // The secret is the endpoint's credential: code outside Node-RED with the same secret can check it too.
+    assert.equal(verifyDeviceToken(token, SECRET).device, DEV.id);
+    assert.throws(() => verifyDeviceToken(token, 'another-secret'), /bad signature/);
+    helper.getNode('reg').receive({ verifyToken: token, payload: 'kept' });
+    const [ok] = await t.tokens.next(1);
+    assert.deepEqual([ok.topic, ok.device, ok.payload, ok.token.tenant], ['token/valid', DEV.id, 'kept', TENANT]);
+    // From an http in node: the Authorization header.
+    helper.getNode('reg').receive({ verifyToken: true, req: { headers: { authorization: `Bearer ${token}` } } });
+    await t.tokens.next(2);
+    // A token whose body names another device, with the signature of DEV's: refused, Catch-able, flow keeps going.
+    const [h, , sig] = token.split('.');
+    const forged = `${h}.${Buffer.from(JSON.stringify({ sub: OTHER.id, ten: TENANT, iat: 1, exp: 4e9 })).toString('base64url')}.${sig}`;
+    for (const bad of [forged, 'garbage', '', 42]) helper.getNode('reg').receive({ verifyToken: bad });
+    helper.getNode('reg').receive({ verifyToken: true, req: { headers: {} } });
+    await until(() => t.caught.received.length >= 5, 5000, 'five refused tokens');
+    assert.match(String(t.caught.received[0].error.message), /device token refused: bad signature/);
+    assert.equal(t.tokens.received.length, 2);
+  });
+
+  it('generates a secret when none is set: tokens still verify', async () => {
+    const t = await setup({ ep: { devices: `${DEV.id}:${DEV.password}` } });
+    const dev = await devices.connect(login(DEV));
+    const box = inbox(dev);
+    await dev.subscribeAsync('s/dat', { qos: 1 });
+    await dev.publishAsync('s/uat', '', { qos: 1 });
+    const token = (await box.next('s/dat')).slice(3);
+    helper.getNode('reg').receive({ verifyToken: token });
+    assert.equal((await t.tokens.next(1))[0].device, DEV.id);
+    assert.throws(() => verifyDeviceToken(token, SECRET), /bad signature/);
   });
 });
