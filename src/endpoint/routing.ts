@@ -19,6 +19,7 @@ import { describeIssue, parseDetailed, serializeRecord } from '../smartrest/code
 import { findTemplate } from '../smartrest/catalogue';
 import { collectionLookups, type TemplateCollection } from '../smartrest/custom';
 import { maxPayloadBytes } from '../smartrest/limits';
+import { responseRecords } from '../smartrest/responses';
 import { idProblem } from '../smartrest/ids';
 import { describeRecord, SmartRestRecordError, type TemplateLookup } from '../smartrest/records';
 import type { TopicInfo } from '../smartrest/topics';
@@ -28,7 +29,7 @@ import { answerRecord, emptyAnswer } from './answers';
 import type { Session } from './auth';
 import type { Delivery, ProblemFormat } from './delivery';
 import { escapeControls } from './delivery';
-import { InventoryLimitError, type Inventory } from './inventory';
+import { InventoryLimitError, type Inventory, type ManagedObject } from './inventory';
 import type { Operation, OperationStore } from './operations';
 import type { Registration } from './registration';
 import type { Sessions } from './sessions';
@@ -256,6 +257,7 @@ export class Router {
     const { inventory, delivery } = this.ctx;
 
     let lookup: TemplateLookup | undefined;
+    let collection: TemplateCollection | undefined;
     if (info.kind !== 'static') {
       const xid = info.kind === 'default' ? s.xid : info.xid;
       if (!xid) {
@@ -267,6 +269,7 @@ export class Router {
         this.refuse(client, s, 41, '', `Template collection ${xid} not found`, topic, text);
         return;
       }
+      collection = coll.parsed;
       lookup = this.lookups.get(coll.parsed);
       if (!lookup) {
         lookup = collectionLookups(coll.parsed).request;
@@ -285,7 +288,9 @@ export class Router {
 
     const { records, errors } = parseDetailed(text);
     for (const issue of errors) this.refuse(client, s, 45, '', `malformed SmartREST: ${describeIssue(issue)}`, topic, issue.text);
-    this.process(client, s, { child, mode: info.mode, topic, lookup, format: 'smartrest' }, records);
+    // Answers to GET request templates go where the device's operations of that collection go.
+    const answerTopic = info.kind === 'default' ? 's/dd' : info.kind === 'custom' ? `s/dc/${info.xid}` : undefined;
+    this.process(client, s, { child, mode: info.mode, topic, lookup, collection, answerTopic, format: 'smartrest' }, records);
   }
 
   /**
@@ -319,7 +324,16 @@ export class Router {
   private process(
     client: Client,
     s: Session,
-    p: { child?: string; mode: ProcessingMode; topic: string; lookup?: TemplateLookup; format: 'smartrest' | 'json'; json?: Record<string, unknown> },
+    p: {
+      child?: string;
+      mode: ProcessingMode;
+      topic: string;
+      lookup?: TemplateLookup;
+      collection?: TemplateCollection;
+      answerTopic?: string;
+      format: 'smartrest' | 'json';
+      json?: Record<string, unknown>;
+    },
     records: string[][],
   ): void {
     const deviceId = s.deviceId;
@@ -366,6 +380,7 @@ export class Router {
         if (!this.ensureChild(client, s, deviceId, child, topic, format)) continue;
       }
       if (!custom) answerRecord(ctx, rec, answer);
+      else if (p.collection && p.answerTopic) this.answerGet(client, s, p.collection, p.answerTopic, rec, topic, recordText(r));
       for (let k = errorsBefore; k < answer.errors.length; k++) {
         const e = answer.errors[k];
         this.refuse(client, s, e.code, e.id, e.text, topic, recordText(r), format);
@@ -412,6 +427,24 @@ export class Router {
     }
   }
 
+  /**
+   * A request template marked GET (`response=true`, the default for GET): the managed object it names, as the REST
+   * API shows it, through every response template of the collection, on the collection's downstream topic.
+   */
+  private answerGet(client: Client, s: Session, collection: TemplateCollection, answerTopic: string, rec: DecodedRecord, topic: string, text: string): void {
+    const t = collection.requests.find((r) => r.messageId === String(rec.messageId));
+    if (!t || t.method !== 'GET' || t.response.toLowerCase() === 'false') return;
+    const v = rec.values ?? {};
+    const { inventory } = this.ctx;
+    const mo = v.id !== undefined ? inventory.list().find((o) => o.id === String(v.id)) : inventory.get(String(v.externalId ?? ''));
+    const what = v.id !== undefined ? `id ${String(v.id)}` : `external id ${String(v.externalId ?? '')}`;
+    if (!mo) return this.refuse(client, s, 41, String(rec.messageId), `Managed object with ${what} not found`, topic, text);
+    const refused = actProblem(inventory, s.deviceId, mo.externalId, this.ctx.isRegistered);
+    if (refused) return this.refuse(client, s, 41, String(rec.messageId), refused, topic, text);
+    const lines = responseRecords(collection.responses, managedObjectJson(mo)).map((r) => recordText(r));
+    if (lines.length) this.ctx.delivery.sendLines(s.deviceId, answerTopic, lines);
+  }
+
   /** Create a child under the device that announced it; false (refused with `41`) at an inventory bound. */
   private ensureChild(client: Client, s: Session, deviceId: string, child: string, topic: string, format: ProblemFormat): boolean {
     try {
@@ -428,6 +461,23 @@ export class Router {
   private refuse(client: Client, s: Session, code: number, id: string, text: string, topic?: string, payload?: string | Buffer, format?: ProblemFormat): void {
     this.ctx.delivery.problem({ code, id, text }, s, client, undefined, topic, payload, format);
   }
+}
+
+/** A managed object as the REST API shows it (the fragments this endpoint keeps). */
+export function managedObjectJson(mo: ManagedObject): Record<string, unknown> {
+  return {
+    id: mo.id,
+    name: mo.name,
+    type: mo.type,
+    creationTime: mo.created,
+    externalIds: [{ externalId: mo.externalId, type: 'c8y_Serial' }],
+    ...(mo.isDevice ? { c8y_IsDevice: {} } : {}),
+    c8y_SupportedOperations: mo.supportedOperations,
+    childDevices: { references: mo.children.map((c) => ({ managedObject: { externalId: c } })) },
+    ...(mo.c8y_RequiredAvailability ? { c8y_RequiredAvailability: mo.c8y_RequiredAvailability } : {}),
+    ...(mo.c8y_Availability ? { c8y_Availability: mo.c8y_Availability } : {}),
+    ...(mo.c8y_Connection ? { c8y_Connection: mo.c8y_Connection } : {}),
+  };
 }
 
 /** A topic for a message: long ones shortened (the line must fit its own size limit). */

@@ -204,3 +204,40 @@ describe('c8y-endpoint: device tokens (s/uat)', () => {
     assert.throws(() => verifyDeviceToken(token, SECRET), /bad signature/);
   });
 });
+
+describe('c8y-endpoint: custom request templates marked GET', () => {
+  it('answers them from the inventory through the response templates, on s/dc/<X-ID>', async () => {
+    const t = await setup();
+    const other = await devices.connect(login(OTHER));
+    await other.publishAsync('s/us', '100,Other,c8y_Other', { qos: 1 });
+    const dev = await devices.connect(login(DEV));
+    const box = inbox(dev);
+    await dev.subscribeAsync(['s/dc/getXid', 's/dt', 's/e'], { qos: 1 });
+    await dev.publishAsync('s/us', '100,Getter,c8y_Getter\n101,get-child,Child\n114,c8y_Restart,c8y_Command', { qos: 1 });
+    const collection = [
+      '10,g1,GET,INVENTORY,,false,c8y_Serial',
+      '10,g2,GET,INVENTORY,,true,',
+      '10,g3,GET,INVENTORY,false,false,c8y_Serial',
+      '11,r1,,c8y_IsDevice,name,type,c8y_SupportedOperations[*]',
+      '11,r2,c8y_Nope,c8y_Nope,x',
+      '11,r3,,,childDevices.references[*].managedObject.externalId,c8y_Missing',
+    ].join('\n');
+    await dev.publishAsync('s/ut/getXid', collection, { qos: 1 });
+    await box.next('s/dt', (p) => p.startsWith('20,getXid'));
+    await dev.publishAsync('s/uc/getXid', `g1,${DEV.id}`, { qos: 1 });
+    // (the device may already exist from the tests above, with its first name: 100 is idempotent)
+    const mo = t.server.inventory.get(DEV.id)!;
+    assert.equal(await box.next('s/dc/getXid'), `r1,${mo.name},${mo.type},c8y_Restart,c8y_Command\nr3,get-child,`);
+    // byId: the numeric managed-object id
+    const id = t.server.inventory.get('get-child')!.id;
+    await dev.publishAsync('s/uc/getXid', `g2,${id}`, { qos: 1 });
+    await box.next('s/dc/getXid', (p) => p.startsWith('r1,Child,'));
+    // response=false: no answer; unknown object and another device's object: 41 on s/e, no answer
+    await dev.publishAsync('s/uc/getXid', `g3,${DEV.id}\ng1,nobody\ng1,${OTHER.id}`, { qos: 1 });
+    assert.match(await box.next('s/e', (p) => p.includes('nobody')), /^41,g1,Managed object with external id nobody not found$/);
+    assert.match(await box.next('s/e', (p) => p.includes(OTHER.id)), /^41,g1,device json-dev may not act on other-dev/);
+    assert.equal(box.got.filter((m) => m.topic === 's/dc/getXid').length, 2);
+    // the request still reaches the flow as a custom record
+    await until(() => t.records.received.some((m) => m.payload.messageId === 'g3'), 5000, 'the g3 record');
+  });
+});
