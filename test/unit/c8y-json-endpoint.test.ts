@@ -42,3 +42,21 @@ describe('response templates', () => {
     assert.deepEqual(responseRecords(t, op, 'myMqttTestDevice'), [['111', 'myMqttTestDevice', '1', '2', 'a', 'b', 'c'], ['333', 'myMqttTestDevice', '', '', '']]);
   });
 });
+
+describe('ACL of the JSON topics', () => {
+  it('devices publish the upstream JSON topics and subscribe devicecontrol/notifications and error; nothing else', async () => {
+    const { devicePublish, deviceSubscribe } = await import('../../src/endpoint/acl');
+    for (const t of ['measurement/measurements/create', 't/event/events/create', 'alarm/alarms/create', 'inventory/managedObjects/create', 'inventory/managedObjects/update/x']) {
+      assert.equal(devicePublish('device', t).allow, true, t);
+      assert.equal(devicePublish('bootstrap', t).allow, false, t);
+    }
+    for (const t of ['devicecontrol/notifications', 'error', 'inventory/managedObjects/update', 'measurement/measurements/create/1', 'x/measurement/measurements/create']) {
+      assert.equal(devicePublish('device', t).allow, false, t);
+    }
+    for (const t of ['devicecontrol/notifications', 'error']) {
+      assert.equal(deviceSubscribe('device', t), undefined, t);
+      assert.ok(deviceSubscribe('bootstrap', t), t);
+    }
+    for (const t of ['devicecontrol/#', 'measurement/measurements/create', '+/notifications']) assert.ok(deviceSubscribe('device', t), t);
+  });
+});
