@@ -186,3 +186,123 @@ export function parseJsonError(payload: Buffer | string): JsonError {
   }
   return { error: '', message: text, raw: text };
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// The endpoint's side: upstream JSON read back into SmartREST records, operations written as JSON.
+
+/** What a device's JSON publish means as SmartREST records (the inverse of `recordToJson`). */
+export interface JsonRecords {
+  records: string[][];
+  /** Why the payload cannot be taken (then `records` is empty). */
+  error?: string;
+  /** The body as published (parsed). */
+  body?: Record<string, unknown>;
+}
+
+const SEVERITY_ID: Record<string, string> = { CRITICAL: '301', MAJOR: '302', MINOR: '303', WARNING: '304' };
+
+function text(v: unknown): string {
+  return v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
+function fail(error: string, body?: Record<string, unknown>): JsonRecords {
+  return { records: [], error, ...(body ? { body } : {}) };
+}
+
+/**
+ * Read an upstream JSON publish as the SmartREST records it stands for: a measurement → one `200` per series, an
+ * event → `400`, an alarm → `301`–`304` by severity, a managed object create → `100`, an update → `110`
+ * (c8y_Hardware) and `114` (c8y_SupportedOperations). An update with neither yields no record (the caller still
+ * has the body). Processing modes `q`/`c` apply to measurements and events only. `createBulk` and `delete` are
+ * refused (this endpoint keeps no measurements or events to delete).
+ */
+export function jsonToRecords(t: JsonTopic, payload: Buffer | string): JsonRecords {
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
+  } catch (err) {
+    return fail(`not JSON: ${(err as Error).message}`);
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return fail('the payload must be one JSON object');
+  const body = value as Record<string, unknown>;
+  if (t.action === 'createBulk' || t.action === 'delete') return fail(`${t.resource}/${t.action} is not supported by this endpoint`, body);
+  const inventory = t.resource === 'inventory/managedObjects';
+  if ((t.resource === 'alarm/alarms' || inventory) && (t.mode === 'q' || t.mode === 'c')) {
+    return fail(`processing mode ${t.mode} applies to measurements and events only, not to ${t.resource}`, body);
+  }
+  const time = text(body.time);
+  const type = text(body.type);
+  switch (t.resource) {
+    case 'measurement/measurements': {
+      const records: string[][] = [];
+      for (const [fragment, series] of Object.entries(body)) {
+        if (!series || typeof series !== 'object' || Array.isArray(series)) continue;
+        for (const [name, v] of Object.entries(series as Record<string, unknown>)) {
+          const m = v as { value?: unknown; unit?: unknown } | null;
+          if (!m || typeof m !== 'object' || m.value === undefined) continue;
+          if (typeof m.value !== 'number' || !Number.isFinite(m.value)) return fail(`${fragment}.${name}.value must be a number`, body);
+          records.push(['200', fragment, name, String(m.value), text(m.unit), time]);
+        }
+      }
+      return records.length ? { records, body } : fail('a measurement needs at least one fragment with a series value ({"c8y_Temperature":{"T":{"value":21.5,"unit":"C"}}})', body);
+    }
+    case 'event/events':
+      if (!type) return fail('an event needs a type', body);
+      return { records: [['400', type, text(body.text), time]], body };
+    case 'alarm/alarms': {
+      if (!type) return fail('an alarm needs a type', body);
+      const id = SEVERITY_ID[text(body.severity).toUpperCase()];
+      if (!id) return fail(`alarm severity must be CRITICAL, MAJOR, MINOR or WARNING; got ${JSON.stringify(body.severity ?? null)}`, body);
+      return { records: [[id, type, text(body.text), time]], body };
+    }
+    default: {
+      if (t.action === 'create') return { records: [['100', text(body.name), type]], body };
+      const records: string[][] = [];
+      const hw = body.c8y_Hardware as Record<string, unknown> | undefined;
+      if (hw && typeof hw === 'object') records.push(['110', text(hw.serialNumber), text(hw.model), text(hw.revision)]);
+      const ops = body.c8y_SupportedOperations;
+      if (ops !== undefined) {
+        if (!Array.isArray(ops)) return fail('c8y_SupportedOperations must be an array of fragment names', body);
+        records.push(['114', ...ops.map(text)]);
+      }
+      return { records, body };
+    }
+  }
+}
+
+/** What an operation needs to be written as JSON. */
+export interface OperationForJson {
+  id: string;
+  /** External id of the device or child that executes it. */
+  target: string;
+  fragment: string;
+  status: string;
+  created: string;
+  /** The operation's parameters (the decoded SmartREST values), the fragment's content. */
+  values?: Record<string, unknown>;
+}
+
+/** SmartREST field names that the REST fragment names differently (`511,<id>,ls` is `c8y_Command: {text: "ls"}`). */
+const REST_NAMES: Record<string, Record<string, string>> = { c8y_Command: { command: 'text' }, c8y_Configuration: { configuration: 'config' } };
+
+/**
+ * An operation as `devicecontrol/notifications` carries it (REST API shape, `externalSource` names the target); the
+ * fragment holds the SmartREST values, named as the REST API names them where they differ.
+ */
+export function operationToJson(op: OperationForJson): Record<string, unknown> {
+  const fragment = op.fragment || 'c8y_Operation';
+  const rename = REST_NAMES[fragment] ?? {};
+  const values = Object.fromEntries(Object.entries(op.values ?? {}).map(([k, v]) => [rename[k] ?? k, v]));
+  return {
+    id: op.id,
+    status: op.status,
+    creationTime: op.created,
+    externalSource: { externalId: op.target, type: 'c8y_Serial' },
+    [fragment]: values,
+  };
+}
+
+/** An error for the `error` topic, as `parseJsonError` reads it. */
+export function jsonErrorBody(code: number, message: string, messageId?: string): string {
+  return JSON.stringify({ error: String(code), message, ...(messageId ? { messageId } : {}) });
+}

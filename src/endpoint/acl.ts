@@ -7,6 +7,7 @@
  *   subscribe any filter inside `devices/` and publish downstream topics of one device
  *   (`devices/<id>/s/ds`, `devices/<id>/s/dc/<X-ID>`, …).
  */
+import { JSON_ERROR_TOPIC, JSON_OPERATIONS_TOPIC, parseJsonTopic } from '../c8y/json';
 import { parseTopic, type TopicInfo } from '../smartrest/topics';
 
 export type Role = 'device' | 'bootstrap' | 'service';
@@ -40,21 +41,24 @@ export function devicePublish(role: 'device' | 'bootstrap', topic: string): Publ
 }
 
 function decide(role: 'device' | 'bootstrap', topic: string): PublishDecision {
+  const json = parseJsonTopic(topic);
+  if (json && role === 'device') return { allow: true, info: { direction: 'up', kind: 'json', mode: json.mode, json } };
   const info = parseTopic(topic);
   if (role === 'bootstrap') {
     if (info?.kind === 'credentials' && info.direction === 'up') return { allow: true, info };
     return { allow: false, reason: `the bootstrap user may only publish to s/ucr, not to ${topic}` };
   }
-  if (!info || info.direction !== 'up') return { allow: false, reason: `devices may only publish to upstream topics (s/us, s/uc/<X-ID>, s/ud, s/ut/<X-ID>, s/ucr, s/uat), not to ${topic}` };
+  if (!info || info.direction !== 'up') return { allow: false, reason: `devices may only publish to upstream topics (s/us, s/uc/<X-ID>, s/ud, s/ut/<X-ID>, s/ucr, s/uat), not to ${topic} (or to the JSON topics measurement/measurements/create, event/events/create, alarm/alarms/create, inventory/managedObjects/create, inventory/managedObjects/update/<id>)` };
   return { allow: true, info };
 }
 
 /** What a device (or the bootstrap user) may subscribe to; undefined = allowed, else the reason. */
 export function deviceSubscribe(role: 'device' | 'bootstrap', filter: string): string | undefined {
   if (role === 'bootstrap') return filter === 's/dcr' || filter === 's/e' ? undefined : `the bootstrap user may only subscribe to s/dcr and s/e, not to ${filter}`;
+  if (filter === JSON_OPERATIONS_TOPIC || filter === JSON_ERROR_TOPIC) return undefined;
   const info = parseTopic(filter);
   if (!info || info.direction !== 'down' || /[+#]/.test(filter)) {
-    return `devices may only subscribe to downstream topics (s/ds, s/dc/<X-ID>, s/dd, s/e, s/dcr, s/dat, s/dt), not to ${filter}`;
+    return `devices may only subscribe to downstream topics (s/ds, s/dc/<X-ID>, s/dd, s/e, s/dcr, s/dat, s/dt, devicecontrol/notifications, error), not to ${filter}`;
   }
   return undefined;
 }

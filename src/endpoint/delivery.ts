@@ -10,13 +10,16 @@
  * - Each connection's outbound queue is bounded in bytes (`queueBytes`): bytes handed to the connection whose write
  *   has not completed. A line that would exceed it is not written: operations stay PENDING (the next `500` or
  *   reconnect brings them), answers and `s/e` lines are dropped and counted ('overflow' event).
- * - A connection that leaves QoS 1 deliveries unacknowledged for `drainTimeoutMs` (it does not read) is closed.
+ * - A connection that leaves QoS 1/2 deliveries unacknowledged for `drainTimeoutMs` (it does not read) is closed.
  * - `500` re-sends only the PENDING operations the connection has not received since its last `500` (the first
  *   `500` of a connection re-sends all, as the platform does), and at most once per `redeliverIntervalMs`; `500`s
  *   in between are ignored.
  */
 import type { Aedes, Client, PublishPacket } from 'aedes' with { 'resolution-mode': 'import' };
+import { JSON_ERROR_TOPIC, JSON_OPERATIONS_TOPIC, jsonErrorBody, operationToJson } from '../c8y/json';
+import { parse } from '../smartrest/codec';
 import { maxPayloadBytes } from '../smartrest/limits';
+import { describeRecord } from '../smartrest/records';
 import { idProblem } from '../smartrest/ids';
 import { clientSubscriptions, dropClient, queuedBytes } from './aedes-internals';
 import { serviceTopic } from './acl';
@@ -39,6 +42,12 @@ export interface EndpointProblem {
   /** The offending input, cut to PROBLEM_PAYLOAD_CHARS characters. */
   payload?: string;
 }
+
+/**
+ * Where a problem is told: `s/e` (SmartREST input), `error` as JSON (input on a JSON topic), or both (a refused
+ * topic that is neither); each only when the connection subscribed to it.
+ */
+export type ProblemFormat = 'smartrest' | 'json' | 'both';
 
 export interface OperationRequest {
   device: string;
@@ -132,7 +141,7 @@ export class Delivery {
   }
 
   /** Send a payload to a device's connection on `topic`, if connected and subscribed. True when written. */
-  send(deviceId: string, topic: string, payload: string | Buffer, qos = 1): boolean {
+  send(deviceId: string, topic: string, payload: string | Buffer, qos = 2): boolean {
     const ok = this.writeTo(this.ctx.sessions.client(deviceId), topic, payload, qos);
     if (ok) this.mirror(deviceId, topic, payload);
     return ok;
@@ -160,9 +169,10 @@ export class Delivery {
       this.ctx.emit('overflow', { device: s?.deviceId ?? '', topic, bytes: body.length, reason: `outbound queue of ${this.ctx.limits.queueBytes} bytes full` });
       return false;
     }
-    const q = Math.min(qos, sub.qos) as 0 | 1;
+    // At the QoS the device subscribed with (QoS 2 subscriptions get QoS 2: the SUBACK grants what was asked).
+    const q = Math.min(qos, sub.qos) as 0 | 1 | 2;
     o.inFlight += bytes;
-    if (q === 1) {
+    if (q >= 1) {
       if (o.unacked === 0) o.progressAt = Date.now();
       o.unacked++;
       this.watch(client, o);
@@ -239,7 +249,7 @@ export class Delivery {
       list.push(op);
     }
     const session = client && this.ctx.sessions.get(client);
-    for (const [t, list] of byTopic) {
+    for (const [t, list] of deliverAs === JSON_OPERATIONS_TOPIC ? [] : byTopic) {
       const lines = list.map((op) => op.line);
       const targets = deliverAs ? [deliverAs] : [t];
       // Operations for the default collection also reach a device that subscribed to s/dd.
@@ -250,11 +260,37 @@ export class Delivery {
         }
       }
     }
+    // Every operation also reaches a device that subscribed to the JSON topic, one JSON object per message.
+    if (client && clientSubscriptions(client)[JSON_OPERATIONS_TOPIC]) {
+      for (const op of ops) {
+        if (this.send(deviceId, JSON_OPERATIONS_TOPIC, JSON.stringify(this.operationJson(op))) && o?.delivered) o.delivered.add(op.id);
+      }
+    }
+  }
+
+  /** An operation as JSON: its fragment holds the values of its static line (as `smartrest-decode` reads them). */
+  private operationJson(op: Operation): Record<string, unknown> {
+    // Custom template lines (s/dc/<X-ID>) have no named values here: their fragment carries the line.
+    let values: Record<string, unknown> | undefined;
+    if (op.topic === 's/ds') {
+      try {
+        const [rec] = parse(op.line);
+        values = rec ? describeRecord(rec).values : undefined;
+      } catch {
+        values = undefined;
+      }
+    }
+    return operationToJson({ id: op.id, target: op.target, fragment: op.fragment, status: op.status, created: op.created, values: values ?? { line: op.line } });
   }
 
   /** A device subscribed to an operation topic: deliver its PENDING operations of that topic. */
   subscribed(deviceId: string, topic: string, deliverAs?: string): void {
     this.deliverOperations(deviceId, this.ctx.operations.pending(deviceId).filter((o) => o.topic === topic), deliverAs);
+  }
+
+  /** A device subscribed to `devicecontrol/notifications`: deliver all its PENDING operations there as JSON. */
+  subscribedJson(deviceId: string): void {
+    this.deliverOperations(deviceId, this.ctx.operations.pending(deviceId), JSON_OPERATIONS_TOPIC);
   }
 
   /**
@@ -301,8 +337,8 @@ export class Delivery {
    * Report a refused or invalid input: `s/e` line to the connection (if it subscribed) and a 'problem' event. The
    * line is one printable line cut to the size limit; the event's payload is cut too.
    */
-  problem(p: { code: number; id: string; text: string }, s: Session | undefined, client?: Client, packet?: PublishPacket, topic?: string, payload?: string | Buffer): void {
-    const line = this.tell(p, s, client);
+  problem(p: { code: number; id: string; text: string }, s: Session | undefined, client?: Client, packet?: PublishPacket, topic?: string, payload?: string | Buffer, format: ProblemFormat = 'smartrest'): void {
+    const line = this.tell(p, s, client, format);
     const event: EndpointProblem = { ...p, text: cutUtf8(p.text, PROBLEM_PAYLOAD_CHARS * 4), line };
     if (s?.deviceId) event.device = s.deviceId;
     const t = topic ?? packet?.topic;
@@ -316,14 +352,19 @@ export class Delivery {
    * Only the `s/e` line (one printable line cut to the size limit), to the connection if it subscribed; no
    * 'problem' event. Returns the line.
    */
-  tell(p: { code: number; id: string; text: string }, s: Session | undefined, client?: Client): string {
+  tell(p: { code: number; id: string; text: string }, s: Session | undefined, client?: Client, format: ProblemFormat = 'smartrest'): string {
     // The s/e text is not CSV-escaped by the platform; keep it on one line.
     const line = cutUtf8(escapeControls(`${p.code},${p.id},${p.text.replace(/[\r\n]+/g, ' ')}`), maxPayloadBytes('s/e', 1, this.ctx.maxPublish));
+    const json = format !== 'smartrest' ? jsonErrorBody(p.code, cutUtf8(p.text, maxPayloadBytes(JSON_ERROR_TOPIC, 1, this.ctx.maxPublish) - 200), p.id) : '';
     if (s && s.role !== 'service') {
-      if (!client) this.send(s.deviceId, 's/e', line);
-      else if (this.writeTo(client, 's/e', line, 1) && s.role === 'device') this.mirror(s.deviceId, 's/e', line);
+      const say = (topic: string, payload: string) => {
+        if (!client) this.send(s.deviceId, topic, payload);
+        else if (this.writeTo(client, topic, payload, 2) && s.role === 'device') this.mirror(s.deviceId, topic, payload);
+      };
+      if (format !== 'json') say('s/e', line);
+      if (json) say(JSON_ERROR_TOPIC, json);
     }
-    return line;
+    return format === 'json' ? json : line;
   }
 
   close(): void {

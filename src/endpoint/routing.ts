@@ -14,10 +14,12 @@
  *   records are processed.
  */
 import type { Client, PublishPacket, Subscription } from 'aedes' with { 'resolution-mode': 'import' };
+import { JSON_OPERATIONS_TOPIC, jsonToRecords } from '../c8y/json';
 import { describeIssue, parseDetailed, serializeRecord } from '../smartrest/codec';
 import { findTemplate } from '../smartrest/catalogue';
 import { collectionLookups, type TemplateCollection } from '../smartrest/custom';
 import { maxPayloadBytes } from '../smartrest/limits';
+import { responseRecords } from '../smartrest/responses';
 import { idProblem } from '../smartrest/ids';
 import { describeRecord, SmartRestRecordError, type TemplateLookup } from '../smartrest/records';
 import type { TopicInfo } from '../smartrest/topics';
@@ -25,9 +27,9 @@ import type { DecodedRecord, ProcessingMode, TemplateCategory } from '../smartre
 import { devicePublish, deviceSubscribe, servicePublish, serviceSubscribe, serviceTopic } from './acl';
 import { answerRecord, emptyAnswer } from './answers';
 import type { Session } from './auth';
-import type { Delivery } from './delivery';
+import type { Delivery, ProblemFormat } from './delivery';
 import { escapeControls } from './delivery';
-import { InventoryLimitError, type Inventory } from './inventory';
+import { InventoryLimitError, type Inventory, type ManagedObject } from './inventory';
 import type { Operation, OperationStore } from './operations';
 import type { Registration } from './registration';
 import type { Sessions } from './sessions';
@@ -44,6 +46,10 @@ export interface EndpointRecord {
   tenant: string;
   /** The topic as the device published it. */
   topic: string;
+  /** `json` when the device published to a JSON topic (the record is derived from it), else `smartrest`. */
+  format: 'smartrest' | 'json';
+  /** JSON topics: the body as published (fragments the record does not carry are here). */
+  json?: Record<string, unknown>;
   /** Operation status records: the operations they changed. */
   operations?: Operation[];
   /** Set by the first listener that took `record` as it is; the others take a copy (flows must not share it). */
@@ -63,6 +69,8 @@ export interface RoutingContext {
   registration: Registration;
   inventory: Inventory;
   operations: OperationStore;
+  /** A signed token for `s/uat` (token.ts); undefined when the endpoint has no token secret. */
+  issueToken?: (deviceId: string) => string;
   /** True for a device id with credentials (registry or the endpoint's *Devices*). */
   isRegistered(deviceId: string): boolean;
   emit(event: string, payload: unknown): void;
@@ -151,8 +159,9 @@ export class Router {
       this.ctx.emit('refused-subscription', { device: s.deviceId, topic: sub.topic, reason });
       return null; // SUBACK 0x80
     }
-    // Deliveries are at most QoS 1 (as the platform); QoS 2 subscriptions are granted QoS 1.
-    return { ...sub, qos: Math.min(sub.qos, 1) as 0 | 1 };
+    // Granted as asked: aedes answers the SUBACK with the requested QoS whatever is returned here, so delivery
+    // (delivery.ts) honours it: a QoS 2 subscription gets its lines at QoS 2.
+    return sub;
   }
 
   subscribed(subs: Subscription[], client: Client): void {
@@ -163,6 +172,8 @@ export class Router {
       if (s.role === 'bootstrap' && sub.topic === 's/dcr') this.ctx.registration.listening(client, s);
       else if (s.role === 'device' && (sub.topic === 's/ds' || sub.topic.startsWith('s/dc/'))) {
         this.ctx.delivery.subscribed(s.deviceId, sub.topic);
+      } else if (s.role === 'device' && sub.topic === JSON_OPERATIONS_TOPIC) {
+        this.ctx.delivery.subscribedJson(s.deviceId);
       } else if (s.role === 'device' && sub.topic === 's/dd' && s.xid) {
         this.ctx.delivery.subscribed(s.deviceId, `s/dc/${s.xid}`, 's/dd');
       }
@@ -198,13 +209,13 @@ export class Router {
     const topic = packet.topic;
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : (packet.payload as Buffer);
     if (payload.length > maxPayloadBytes(topic, packet.qos, this.ctx.maxPublish)) {
-      this.refuse(client, s, 41, '', `message of ${payload.length} bytes on ${showTopic(topic)} exceeds the limit of ${this.ctx.maxPublish} bytes per MQTT message`, topic);
+      this.refuse(client, s, 41, '', `message of ${payload.length} bytes on ${showTopic(topic)} exceeds the limit of ${this.ctx.maxPublish} bytes per MQTT message`, topic, undefined, 'both');
       this.drop(packet);
       return;
     }
     const d = devicePublish(s.role === 'bootstrap' ? 'bootstrap' : 'device', topic);
     if (!d.allow) {
-      this.refuse(client, s, 41, '', d.reason, topic, payload);
+      this.refuse(client, s, 41, '', d.reason, topic, payload, 'both');
       this.drop(packet);
       return;
     }
@@ -219,7 +230,9 @@ export class Router {
         if (s.role === 'bootstrap') this.ctx.registration.poll(client, s);
         return;
       case 'token':
-        this.refuse(client, s, 41, '', s.certificate ? 'MqttAuth: this endpoint does not issue device access tokens' : 'MqttAuth: Cannot publish token for device that do not use certificate authentication', topic);
+        // Decision: every device gets one (password or certificate login alike), see token.ts for its use.
+        if (this.ctx.issueToken) this.ctx.delivery.send(s.deviceId, 's/dat', serializeRecord(['71', this.ctx.issueToken(s.deviceId)]));
+        else this.refuse(client, s, 41, '', 'MqttAuth: this endpoint does not issue device access tokens', topic);
         return;
       case 'template':
         this.template(client, s, info.xid!, payload.toString('utf8'), topic);
@@ -228,6 +241,9 @@ export class Router {
       case 'custom':
       case 'default':
         this.records(client, s, info, topic, payload.toString('utf8'));
+        return;
+      case 'json':
+        this.json(client, s, info, topic, payload);
         return;
       default:
         return;
@@ -241,6 +257,7 @@ export class Router {
     const { inventory, delivery } = this.ctx;
 
     let lookup: TemplateLookup | undefined;
+    let collection: TemplateCollection | undefined;
     if (info.kind !== 'static') {
       const xid = info.kind === 'default' ? s.xid : info.xid;
       if (!xid) {
@@ -252,6 +269,7 @@ export class Router {
         this.refuse(client, s, 41, '', `Template collection ${xid} not found`, topic, text);
         return;
       }
+      collection = coll.parsed;
       lookup = this.lookups.get(coll.parsed);
       if (!lookup) {
         lookup = collectionLookups(coll.parsed).request;
@@ -270,6 +288,58 @@ export class Router {
 
     const { records, errors } = parseDetailed(text);
     for (const issue of errors) this.refuse(client, s, 45, '', `malformed SmartREST: ${describeIssue(issue)}`, topic, issue.text);
+    // Answers to GET request templates go where the device's operations of that collection go.
+    const answerTopic = info.kind === 'default' ? 's/dd' : info.kind === 'custom' ? `s/dc/${info.xid}` : undefined;
+    this.process(client, s, { child, mode: info.mode, topic, lookup, collection, answerTopic, format: 'smartrest' }, records);
+  }
+
+  /**
+   * A publish to a JSON topic: the same ACL (an update names the device itself or one of its children) and the
+   * same records as SmartREST (see `jsonToRecords`), problems reported on `error` as JSON.
+   */
+  private json(client: Client, s: Session, info: TopicInfo, topic: string, payload: Buffer): void {
+    const t = info.json!;
+    const { inventory } = this.ctx;
+    const child = t.id !== undefined && t.id !== s.deviceId ? t.id : undefined;
+    if (child !== undefined) {
+      const refused = idProblem(child, 'child') ?? actProblem(inventory, s.deviceId, child, this.ctx.isRegistered);
+      if (refused) return this.refuse(client, s, 41, '', refused, topic, payload, 'json');
+    }
+    const read = jsonToRecords(t, payload);
+    if (read.error) return this.refuse(client, s, 45, '', read.error, topic, payload, 'json');
+    // An update without a mapped fragment is still a record for the flow (its body is in `json`).
+    const records = read.records;
+    this.process(client, s, { child, mode: info.mode, topic, format: 'json', json: read.body }, records);
+    if (!records.length) {
+      const event: EndpointRecord = {
+        record: { messageId: t.resource + '/' + t.action, fields: [], values: read.body, ...(child !== undefined ? { device: child } : {}) },
+        kind: 'inventory', device: s.deviceId, mode: info.mode, tenant: this.ctx.tenant, topic, format: 'json', json: read.body,
+      };
+      if (child !== undefined) event.child = child;
+      this.ctx.emit('record', event);
+    }
+  }
+
+  /** Records of one publish (SmartREST lines, or those a JSON publish stands for): answered and emitted. */
+  private process(
+    client: Client,
+    s: Session,
+    p: {
+      child?: string;
+      mode: ProcessingMode;
+      topic: string;
+      lookup?: TemplateLookup;
+      collection?: TemplateCollection;
+      answerTopic?: string;
+      format: 'smartrest' | 'json';
+      json?: Record<string, unknown>;
+    },
+    records: string[][],
+  ): void {
+    const deviceId = s.deviceId;
+    const { child, topic, lookup, format } = p;
+    const target = child ?? deviceId;
+    const { inventory, delivery } = this.ctx;
     const answer = emptyAnswer();
     const ctx = {
       deviceId,
@@ -279,19 +349,19 @@ export class Router {
       platformVersion: this.ctx.platformVersion,
       adoptProblem: (parent: string, c: string) => adoptProblem(inventory, deviceId, parent, c, this.ctx.isRegistered),
     };
-    const mode = info.mode;
+    const mode = p.mode;
     for (let i = 0; i < records.length; i++) {
       const r = records[i];
       const id = r[0];
       const control = r.findIndex((f) => FORBIDDEN_CONTROL.test(f));
       if (control >= 0) {
-        this.refuse(client, s, 45, id, `field ${control + 1}: control characters are not allowed (only TAB, CR and LF)`, topic, recordText(r));
+        this.refuse(client, s, 45, id, `field ${control + 1}: control characters are not allowed (only TAB, CR and LF)`, topic, recordText(r), format);
         continue;
       }
       const custom = lookup?.(id);
       const spec = custom ?? findTemplate(id);
       if (!spec || spec.direction !== 'up') {
-        this.refuse(client, s, 40, id, lookup ? 'No template for this message id' : 'No static template for this message id', topic, recordText(r));
+        this.refuse(client, s, 40, id, lookup ? 'No template for this message id' : 'No static template for this message id', topic, recordText(r), format);
         continue;
       }
       let rec: DecodedRecord;
@@ -299,7 +369,7 @@ export class Router {
         rec = describeRecord(r, { strict: true, lookup, preferLookup: custom !== undefined, index: i + 1 });
       } catch (err) {
         if (!(err instanceof SmartRestRecordError)) throw err;
-        this.refuse(client, s, 45, id, err.field ? `${err.field}: ${err.reason}` : err.reason, topic, recordText(r));
+        this.refuse(client, s, 45, id, err.field ? `${err.field}: ${err.reason}` : err.reason, topic, recordText(r), format);
         continue;
       }
       if (child !== undefined) rec.device = child;
@@ -307,14 +377,16 @@ export class Router {
       const errorsBefore = answer.errors.length;
       if (child !== undefined && !inventory.get(child) && (custom || rec.messageId !== 100)) {
         // A child's first line (other than its own `100`, which names it) creates it under the announcing device.
-        if (!this.ensureChild(client, s, deviceId, child, topic)) continue;
+        if (!this.ensureChild(client, s, deviceId, child, topic, format)) continue;
       }
       if (!custom) answerRecord(ctx, rec, answer);
+      else if (p.collection && p.answerTopic) this.answerGet(client, s, p.collection, p.answerTopic, rec, topic, recordText(r));
       for (let k = errorsBefore; k < answer.errors.length; k++) {
         const e = answer.errors[k];
-        this.refuse(client, s, e.code, e.id, e.text, topic, recordText(r));
+        this.refuse(client, s, e.code, e.id, e.text, topic, recordText(r), format);
       }
-      const event: EndpointRecord = { record: rec, kind: kindOf(spec.category, custom !== undefined), device: deviceId, mode, tenant: this.ctx.tenant, topic };
+      const event: EndpointRecord = { record: rec, kind: kindOf(spec.category, custom !== undefined), device: deviceId, mode, tenant: this.ctx.tenant, topic, format };
+      if (p.json) event.json = p.json;
       if (child !== undefined) event.child = child;
       if (answer.changed.length > before) event.operations = answer.changed.slice(before);
       this.ctx.emit('record', event);
@@ -327,7 +399,7 @@ export class Router {
       } else if (!inventory.get(deviceId)) inventory.ensureDevice(deviceId);
     } catch (err) {
       if (!(err instanceof InventoryLimitError)) throw err;
-      this.refuse(client, s, 41, '', err.message, topic);
+      this.refuse(client, s, 41, '', err.message, topic, undefined, format);
     }
     for (const op of answer.changed) this.ctx.emit('operation', op);
     if (answer.replies.length) delivery.sendLines(deviceId, 's/ds', answer.replies);
@@ -355,22 +427,57 @@ export class Router {
     }
   }
 
+  /**
+   * A request template marked GET (`response=true`, the default for GET): the managed object it names, as the REST
+   * API shows it, through every response template of the collection, on the collection's downstream topic.
+   */
+  private answerGet(client: Client, s: Session, collection: TemplateCollection, answerTopic: string, rec: DecodedRecord, topic: string, text: string): void {
+    const t = collection.requests.find((r) => r.messageId === String(rec.messageId));
+    if (!t || t.method !== 'GET' || t.response.toLowerCase() === 'false') return;
+    const v = rec.values ?? {};
+    const { inventory } = this.ctx;
+    const mo = v.id !== undefined ? inventory.list().find((o) => o.id === String(v.id)) : inventory.get(String(v.externalId ?? ''));
+    const what = v.id !== undefined ? `id ${String(v.id)}` : `external id ${String(v.externalId ?? '')}`;
+    if (!mo) return this.refuse(client, s, 41, String(rec.messageId), `Managed object with ${what} not found`, topic, text);
+    const refused = actProblem(inventory, s.deviceId, mo.externalId, this.ctx.isRegistered);
+    if (refused) return this.refuse(client, s, 41, String(rec.messageId), refused, topic, text);
+    const lines = responseRecords(collection.responses, managedObjectJson(mo)).map((r) => recordText(r));
+    if (lines.length) this.ctx.delivery.sendLines(s.deviceId, answerTopic, lines);
+  }
+
   /** Create a child under the device that announced it; false (refused with `41`) at an inventory bound. */
-  private ensureChild(client: Client, s: Session, deviceId: string, child: string, topic: string): boolean {
+  private ensureChild(client: Client, s: Session, deviceId: string, child: string, topic: string, format: ProblemFormat): boolean {
     try {
       this.ctx.inventory.ensureChild(deviceId, child);
       return true;
     } catch (err) {
       if (!(err instanceof InventoryLimitError)) throw err;
-      this.refuse(client, s, 41, '', err.message, topic);
+      this.refuse(client, s, 41, '', err.message, topic, undefined, format);
       return false;
     }
   }
 
   /** Report a refused or invalid input: `s/e` line to the device (if it subscribed) and a 'problem' event. */
-  private refuse(client: Client, s: Session, code: number, id: string, text: string, topic?: string, payload?: string | Buffer): void {
-    this.ctx.delivery.problem({ code, id, text }, s, client, undefined, topic, payload);
+  private refuse(client: Client, s: Session, code: number, id: string, text: string, topic?: string, payload?: string | Buffer, format?: ProblemFormat): void {
+    this.ctx.delivery.problem({ code, id, text }, s, client, undefined, topic, payload, format);
   }
+}
+
+/** A managed object as the REST API shows it (the fragments this endpoint keeps). */
+export function managedObjectJson(mo: ManagedObject): Record<string, unknown> {
+  return {
+    id: mo.id,
+    name: mo.name,
+    type: mo.type,
+    creationTime: mo.created,
+    externalIds: [{ externalId: mo.externalId, type: 'c8y_Serial' }],
+    ...(mo.isDevice ? { c8y_IsDevice: {} } : {}),
+    c8y_SupportedOperations: mo.supportedOperations,
+    childDevices: { references: mo.children.map((c) => ({ managedObject: { externalId: c } })) },
+    ...(mo.c8y_RequiredAvailability ? { c8y_RequiredAvailability: mo.c8y_RequiredAvailability } : {}),
+    ...(mo.c8y_Availability ? { c8y_Availability: mo.c8y_Availability } : {}),
+    ...(mo.c8y_Connection ? { c8y_Connection: mo.c8y_Connection } : {}),
+  };
 }
 
 /** A topic for a message: long ones shortened (the line must fit its own size limit). */

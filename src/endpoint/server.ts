@@ -28,6 +28,7 @@ import { OperationStore, type Operation } from './operations';
 import { Registration, type RegistrationRequest } from './registration';
 import type { DeviceRegistry } from './registry';
 import { DROPPED_TOPIC, Router, type EndpointRecord } from './routing';
+import { issueDeviceToken, verifyDeviceToken, type DeviceToken } from './token';
 import { Sessions, type ClientCounts } from './sessions';
 import { MemoryStore, type EndpointStore } from './store';
 
@@ -68,6 +69,10 @@ export interface EndpointOptions {
   limits?: Partial<DeliveryLimits>;
   /** A connection that sends no complete CONNECT within this time is closed (default 10 s). */
   connectTimeoutMs?: number;
+  /** Secret that signs the device tokens of `s/uat` (token.ts); without one `s/uat` is refused. */
+  tokenSecret?: string;
+  /** Lifetime of those tokens in seconds (default 3600). */
+  tokenLifetimeS?: number;
 }
 
 /** What a refused CONNECT reports (never the password). */
@@ -159,6 +164,7 @@ export class EndpointServer extends EventEmitter {
       inventory: options.inventory,
       operations: this.operations,
       isRegistered: (id) => options.registry.has(id),
+      issueToken: options.tokenSecret ? (device) => issueDeviceToken(options.tokenSecret!, device, this.tenant, options.tokenLifetimeS) : undefined,
       emit,
     });
   }
@@ -174,6 +180,11 @@ export class EndpointServer extends EventEmitter {
       throw err;
     }
     return server;
+  }
+
+  /** The device a token of this endpoint (`s/uat`) names; throws a TokenError when it is not valid. */
+  verifyToken(token: unknown): DeviceToken {
+    return verifyDeviceToken(token, this.options.tokenSecret ?? '');
   }
 
   get addresses(): EndpointAddresses {

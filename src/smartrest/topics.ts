@@ -15,7 +15,8 @@ export type TopicKind =
   | 'template' // s/ut/<X-ID>, s/dt
   | 'credentials' // s/ucr, s/dcr
   | 'token' // s/uat, s/dat
-  | 'error'; // s/e
+  | 'error' // s/e
+  | 'json'; // Cumulocity's JSON topics (see c8y/json.ts), endpoint ACL only
 
 export interface TopicInfo {
   direction: 'up' | 'down';
@@ -23,6 +24,8 @@ export interface TopicInfo {
   mode: ProcessingMode;
   xid?: string;
   child?: string;
+  /** kind `json`: the JSON topic. */
+  json?: import('../c8y/json').JsonTopic;
 }
 
 export function isProcessingMode(value: unknown): value is ProcessingMode {

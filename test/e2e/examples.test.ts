@@ -207,16 +207,19 @@ describe('examples', { concurrency: false }, () => {
       assert.ok(ex, `example ${name} is missing`);
       return ex;
     };
-    const set = ['demo', 'c8y-device/device', 'c8y-device/gateway', 'c8y-device/bootstrap'].map(pick);
+    const set = ['demo', 'c8y-device/device', 'c8y-device/gateway', 'c8y-device/bootstrap', 'c8y-device/json-device'].map(pick);
     const expect = (ex: ExampleFile, e: DebugExpectation): ResolvedExpectation => {
       const d = (ex.flows as any[]).find((n) => n.type === 'debug' && n.name === e.debug);
       assert.ok(d, `example ${ex.name}: no debug node "${e.debug}"`);
       return { ...e, debugId: d.id, complete: String(d.complete || 'payload') === 'false' ? 'payload' : String(d.complete || 'payload') };
     };
-    const [demo, device, gateway, bootstrap] = set;
+    const [demo, device, gateway, bootstrap, jsonDevice] = set;
     const list = [
       expect(device, { debug: 'device connection', match: (s) => s?.fill === 'green' && /connected/.test(s.text) }),
       expect(gateway, { debug: 'gateway connection', match: (s) => s?.fill === 'green' && /connected/.test(s.text) }),
+      expect(jsonDevice, { debug: 'device connection', match: (s) => s?.fill === 'green' && /connected/.test(s.text) }),
+      // the JSON device's measurement (measurement/measurements/create) decoded into the same record, with its time
+      expect(demo, { debug: 'measurement from the device', match: (p) => p?.messageId === 200 && p.values?.fragment === 'c8y_Temperature' && /^\d{4}-\d\d-\d\dT/.test(p.values?.time) }),
       // what the devices sent, as the demo's endpoint decoded it
       expect(demo, { debug: 'measurement from the device', match: (p) => p?.messageId === 200 && p.values?.fragment === 'c8y_Temperature' && !p.device }),
       expect(demo, { debug: 'measurement from the device', match: (p) => p?.messageId === 200 && p.device === 'c4d-child-1' }),

@@ -110,7 +110,8 @@ EXPECTATIONS['c8y-endpoint'] = [
   { debug: 'device availability', match: (p) => p?.device === 'c8y-example-device' && p.state === 'CONNECTED' && p.reason === 'connected' },
   { debug: 'device availability', match: (p) => p?.device === 'c8y-example-device' && p.state === 'AVAILABLE' },
 ];
-// c8y-device (issue #4): a flow as a Cumulocity device against the `npm start` demo endpoint (127.0.0.1:11883).
+// c8y-device (issue #4): a flow as a Cumulocity device against the `npm start` demo endpoint (127.0.0.1:11883);
+// json-device speaks JSON via MQTT to it (issue #18).
 // Deployed alone there is no broker, so what shows is the data side and the connection state; deployed with the
 // demo they connect and register for real (checked in test/e2e/examples.test.ts, 'c8y-device examples against the
 // demo endpoint'). Refusals and an absent broker only warn.

@@ -54,7 +54,8 @@ export = function register(RED: NodeAPI): void {
       // One record, several in-nodes: the first takes it, the others a copy (a change in one flow stays there).
       const own = !e.claimed;
       e.claimed = true;
-      const msg: C8yEndpointInOutput = { _msgid: nextMessageId(), payload: own ? e.record : structuredClone(e.record), device: e.device, mode: e.mode, tenant: e.tenant, topic: e.topic, kind: e.kind };
+      const msg: C8yEndpointInOutput = { _msgid: nextMessageId(), payload: own ? e.record : structuredClone(e.record), device: e.device, mode: e.mode, tenant: e.tenant, topic: e.topic, kind: e.kind, format: e.format };
+      if (e.json !== undefined) msg.json = own ? e.json : structuredClone(e.json);
       if (e.child !== undefined) msg.child = e.child;
       if (e.operations) msg.operations = own ? e.operations : structuredClone(e.operations);
       count++;

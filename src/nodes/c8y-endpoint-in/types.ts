@@ -33,6 +33,10 @@ export interface C8yEndpointInOutput {
   topic: string;
   /** Record kind (what the filter selects). */
   kind: RecordKind;
+  /** `json` when the device published to a JSON topic (`measurement/measurements/create`, …), else `smartrest`. */
+  format: 'smartrest' | 'json';
+  /** JSON topics: the body as the device published it (fragments the record does not carry are here). */
+  json?: Record<string, unknown>;
   /** Operation status records (501–507): the operations they changed, after the change. */
   operations?: Operation[];
 }

@@ -9,7 +9,7 @@ import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow, NodeStatus } from '
 import type { EndpointServer, RegistrationRefusal, RegistrationRequest } from '../../endpoint/server';
 import { errorText, shortText } from '../shared/errors';
 import type { C8yEndpointNode, EndpointUser } from '../c8y-endpoint/types';
-import type { C8yEndpointRegistrationConfig, C8yEndpointRegistrationInput, C8yEndpointRegistrationOutput } from './types';
+import type { C8yEndpointRegistrationConfig, C8yEndpointRegistrationInput, C8yEndpointRegistrationOutput, C8yEndpointTokenOutput } from './types';
 
 /** The allow-list as a predicate; throws on a bad regular expression. */
 function allowList(text: string): ((id: string) => boolean) | undefined {
@@ -98,12 +98,28 @@ export = function register(RED: NodeAPI): void {
       try {
         const server = endpoint.server();
         if (!server) throw new Error('the endpoint is not listening (see the status of its nodes)');
+        if (msg.verifyToken !== undefined) {
+          const req = (msg as { req?: { headers?: Record<string, unknown> } }).req;
+          const token = msg.verifyToken === true ? req?.headers?.authorization : msg.verifyToken;
+          let t;
+          try {
+            t = server.verifyToken(token);
+          } catch (err) {
+            throw new Error(`device token refused: ${errorText(err)}`);
+          }
+          const m = RED.util.cloneMessage(msg) as unknown as Record<string, unknown> & C8yEndpointTokenOutput;
+          delete m.verifyToken;
+          Object.assign(m, { topic: 'token/valid', device: t.device, token: t });
+          node.send(m as unknown as NodeMessage);
+          done();
+          return;
+        }
         const p = (msg.payload && typeof msg.payload === 'object' ? msg.payload : {}) as C8yEndpointRegistrationInput;
         const accept = msg.accept ?? p.accept;
         const reject = msg.reject ?? p.reject;
         const reset = msg.reset ?? p.reset;
         if (accept === undefined && reject === undefined && reset === undefined) {
-          throw new Error('expected msg.accept, msg.reject or msg.reset (or payload.accept / .reject / .reset) with a device id');
+          throw new Error('expected msg.accept, msg.reject or msg.reset (or payload.accept / .reject / .reset) with a device id, or msg.verifyToken');
         }
         // Reset first, so that {reset, accept} re-registers a device in one message.
         if (reset !== undefined) {

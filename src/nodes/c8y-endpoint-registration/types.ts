@@ -17,6 +17,19 @@ export interface C8yEndpointRegistrationInput {
   reject?: string;
   /** Allow one re-registration of this (registered) device: its next accepted registration replaces its credentials. */
   reset?: string;
+  /**
+   * Check a device token (`s/uat` → `71,<token>`): the token, or `true` to take it from the `Authorization: Bearer`
+   * header of an `http in` request (`msg.req`). Valid: the message goes on with `topic: "token/valid"`,
+   * `device` and `token`; invalid: a Catch-able error (answer 401 from there).
+   */
+  verifyToken?: string | true;
+}
+
+/** What `msg.verifyToken` adds to a message whose token is valid. */
+export interface C8yEndpointTokenOutput {
+  topic: 'token/valid';
+  device: string;
+  token: import('../../endpoint/token').DeviceToken;
 }
 
 /**

@@ -15,6 +15,7 @@
  * - Refused logins are counted in the status and summed up in the log at most once a minute (user name and
  *   address, never a password).
  */
+import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { NodeAPI, NodeStatus } from 'node-red';
@@ -71,6 +72,8 @@ export = function register(RED: NodeAPI): void {
     const tenant = (config.tenant || 'edge').trim();
 
     const userDir = (RED.settings as unknown as { userDir?: string }).userDir || path.join(os.tmpdir(), 'node-red-c8y-endpoint');
+    // Generated when empty: tokens then stay valid across restarts of the server, not across a redeploy of this node.
+    const tokenSecret = ((node.credentials ?? {}) as C8yEndpointCredentials).tokenSecret || randomBytes(32).toString('base64url');
     const base = config.registryFile ? path.resolve(userDir, config.registryFile) : path.join(userDir, 'c8y-endpoint', `${node.id}-devices.json`);
     const prefix = base.replace(/(\.json)?$/, '').replace(/-devices$/, '');
     const inventoryFile = prefix + '-inventory.json';
@@ -173,6 +176,7 @@ export = function register(RED: NodeAPI): void {
             bootstrap,
             registry,
             inventory: new Inventory(inventoryFile),
+            tokenSecret,
           });
           if (closed || users.size === 0) {
             await s.close();
@@ -290,6 +294,7 @@ export = function register(RED: NodeAPI): void {
       bootstrapPassword: { type: 'password' },
       servicePassword: { type: 'password' },
       devices: { type: 'password' },
+      tokenSecret: { type: 'password' },
     },
   });
 };

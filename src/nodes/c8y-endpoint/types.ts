@@ -27,6 +27,8 @@ export interface C8yEndpointCredentials {
   servicePassword?: string;
   /** Devices configured in the editor: `deviceId:password` pairs separated by spaces, commas or new lines. */
   devices?: string;
+  /** Signs the device tokens of `s/uat`; empty = a random one per deploy of the node (tokens die with it). */
+  tokenSecret?: string;
 }
 
 /** A node that uses the endpoint. `attach` is called whenever the server (re)starts; it returns its detacher. */
