@@ -45,7 +45,7 @@ describe('response templates', () => {
 
 describe('ACL of the JSON topics', () => {
   it('devices publish the upstream JSON topics and subscribe devicecontrol/notifications and error; nothing else', async () => {
-    const { devicePublish, deviceSubscribe } = await import('../../src/endpoint/acl');
+    const { devicePublish, deviceSubscribe } = await import('../../src/endpoint/acl.js');
     for (const t of ['measurement/measurements/create', 't/event/events/create', 'alarm/alarms/create', 'inventory/managedObjects/create', 'inventory/managedObjects/update/x']) {
       assert.equal(devicePublish('device', t).allow, true, t);
       assert.equal(devicePublish('bootstrap', t).allow, false, t);
