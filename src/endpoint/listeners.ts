@@ -85,7 +85,15 @@ export class Listeners {
   private listen(srv: net.Server, host: string, port: number): Promise<number> {
     this.servers.push(srv);
     return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(new Error(`cannot listen on ${host}:${port}: ${err.message}`));
+      const onError = (err: NodeJS.ErrnoException) =>
+        reject(
+          new Error(
+            err.code === 'EADDRINUSE'
+              ? // the usual case: a broker (often mosquitto on 1883) already has the port; say what to change
+                `cannot listen on ${host}:${port}: port ${port} is in use (another broker, e.g. mosquitto?): give this c8y-endpoint and its devices another port, or stop what holds it`
+              : `cannot listen on ${host}:${port}: ${err.message}`,
+          ),
+        );
       srv.once('error', onError);
       srv.listen(port, host, () => {
         srv.off('error', onError);

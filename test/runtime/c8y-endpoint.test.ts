@@ -425,6 +425,33 @@ describe('c8y-endpoint: redeploy', () => {
   });
 });
 
+describe('c8y-endpoint: port in use', () => {
+  it('says which port is taken and what to change, in the status and one log line, and starts once the port is free', async () => {
+    // something else (say a mosquitto) already listens on the endpoint's port
+    const other = net.createServer();
+    await new Promise<void>((r) => other.listen(port, '127.0.0.1', () => r()));
+    try {
+      await helper.load(nodes as never, flow(port) as never, CREDS as never);
+      const ep = helper.getNode('ep') as unknown as C8yEndpointNode & { error(m: string): void };
+      const errors: string[] = [];
+      ep.error = (m: string) => void errors.push(m);
+      const statuses: { text?: string }[] = [];
+      const n = helper.getNode('in') as unknown as { status(s: { text?: string }): void };
+      const original = n.status.bind(n);
+      n.status = (st) => (statuses.push(st), original(st));
+      const logged = () => (helper.log().args as { level: number; msg: unknown }[][]).map((a) => String(a[0]?.msg));
+      await until(() => statuses.some((st) => st.text === `port ${port} in use: change the port`), 10_000, 'the port-in-use status');
+      await until(() => [...errors, ...logged()].some((m) => m.includes(`port ${port} is in use (another broker, e.g. mosquitto?): give this c8y-endpoint and its devices another port`)), 10_000, 'the log line');
+      assert.equal(ep.server(), undefined);
+    } finally {
+      await new Promise<void>((r) => other.close(() => r()));
+    }
+    // a busy port is retried: once it is free the endpoint starts by itself
+    const ep = helper.getNode('ep') as unknown as C8yEndpointNode;
+    await until(() => ep.server()?.addresses.mqtt === port, 20_000, 'the endpoint listening after the port was freed');
+  });
+});
+
 describe('c8y-endpoint: transports and limits', () => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const tlsNode = require('@node-red/nodes/core/network/05-tls.js');

@@ -212,7 +212,9 @@ export = function register(RED: NodeAPI): void {
           // One error per distinct problem, not one every retry.
           if (text !== lastStartError) node.error(`endpoint: ${text}`);
           lastStartError = text;
-          setStatus({ fill: 'red', shape: 'ring', text: shortText(text) });
+          // A busy port is the common start problem: the status names the port rather than a cut-off sentence.
+          const busy = /port (\d+) is in use/.exec(text);
+          setStatus({ fill: 'red', shape: 'ring', text: busy ? `port ${busy[1]} in use: change the port` : shortText(text) });
           // Only a busy port can get better by itself; a configuration error waits for the next deploy.
           if (!closed && users.size > 0 && /cannot listen/.test(text)) {
             retryTimer = setTimeout(() => {
