@@ -17,7 +17,9 @@
         var star = $('#node-input-deviceId').val() === '*' || $('#node-input-field').val() === '*';
         el('star-warning').toggle(star);
       }).trigger('change');
-      $('#node-input-field').on('change', function () { var v = $(this).val(); if (v && v !== '+' && v !== '*') $(this).val(v.toUpperCase()); });
+      // Upper-case only a valid identifier (ASCII): toUpperCase() would turn "straße" into the valid "STRASSE",
+      // another field; an invalid name stays as typed and the validation marks it.
+      $('#node-input-field').on('change', function () { var v = $(this).val(); if (/^[A-Za-z0-9_]+$/.test(v || '')) $(this).val(v.toUpperCase()); });
       function call(path, extra) {
         var id = $('#node-input-broker').val();
         if (!id || id === '_ADD_') { say(t('noBroker')); return null; }

@@ -8,8 +8,11 @@
  *   dropped for a counted reason (unmapped, loop, expired, queue-full, error). Nothing is dropped silently.
  * - Fast path: while the target is connected, nothing waits in the outbox and fewer than `maxInflight` publishes
  *   are unacknowledged, a message is handed to the target connection at once. Otherwise it waits in the bounded
- *   outbox (policy, TTL, optional journal), which drains in order at `drainRate` messages/s once the target
- *   connection is back (the connection counts as connected only after its subscriptions were confirmed).
+ *   outbox (policy, TTL, optional journal), which drains in order within the in-flight window. Only a backlog
+ *   left by an outage is paced at `drainRate` messages/s: from the target's reconnect until the outbox is empty
+ *   (the connection counts as connected only after its subscriptions were confirmed); live traffic never is.
+ * - Source session: when the sending connection drops, waiting messages whose acknowledgement it took are parked;
+ *   the next CONNACK decides (session kept: the broker redelivers them, the copies go; lost: they go back).
  * - Loops: only when rules listen on BOTH sides, two content windows (see loop.ts): our own publishes coming back
  *   (echo) and reflections of what a side just sent us. On MQTT 5 connections subscriptions also ask for No-Local.
  * - Retained replays: a message delivered with the retain flag within REPLAY_WINDOW_MS of a (re)connect of its
@@ -25,6 +28,9 @@ import { LoopBreaker, contentHash } from './loop';
 import { Outbox, type OutboxEntry, type OverflowPolicy } from './outbox';
 import { applyQos, findRule, renderTopic, subscribeQos, type CompiledRule, type RuleSet, type Side } from './rules';
 
+/** The settings a new node gets in the editor (editor.html `defaults` must say the same; the runtime falls back to these). */
+export const BRIDGE_DEFAULTS = Object.freeze({ outboxMessages: 10000, outboxKB: 10240, policy: 'stop-consuming' as const, drainRate: 5000, maxInflight: 1000 });
+
 export interface EngineOptions {
   rules: RuleSet;
   source: MqttConnection;
@@ -32,7 +38,7 @@ export interface EngineOptions {
   outbox?: { maxMessages?: number; maxBytes?: number; policy?: OverflowPolicy; ttlMs?: number; file?: string };
   /** Unacknowledged publishes per direction before messages wait in the outbox. */
   maxInflight?: number;
-  /** Outbox drain rate after a reconnect (messages/s; 0 = only bounded by maxInflight). */
+  /** Pace of the backlog after a target outage (messages/s; 0 = only bounded by maxInflight). Never live traffic. */
   drainRate?: number;
   loopWindowMs?: number;
   /** Forward every n-th forwarded message to `onSample` (0 = off). */
@@ -58,8 +64,24 @@ export interface BridgeStats {
   retainedSkipped: number;
   /** Target re-sends after a reconnect (possible duplicates at the receiver: at-least-once). */
   resent: number;
-  queue: { toTarget: { depth: number; bytes: number; inflight: number }; toSource: { depth: number; bytes: number; inflight: number } };
+  /**
+   * A sending broker resumed our persistent session and redelivers what we had not acknowledged:
+   * `returned` waiting messages were taken out of the outbox (the redelivered copy goes instead: no duplicate),
+   * `inflight` were already handed to the other side (each can arrive twice). Duplicates at the receiver are at
+   * most `resent` + `redelivery.inflight`.
+   */
+  redelivery: { returned: number; inflight: number };
+  /** Per direction: waiting messages and bytes, publishes in flight, and whether a backlog drains at drainRate. */
+  queue: { toTarget: QueueStats; toSource: QueueStats };
   connections: { source: string; target: string };
+}
+
+export interface QueueStats {
+  depth: number;
+  bytes: number;
+  inflight: number;
+  /** Draining a backlog left by an outage at `drainRate` (live traffic is never paced). */
+  pacing: boolean;
 }
 
 interface Lane {
@@ -70,6 +92,15 @@ interface Lane {
   toSide: Side;
   outbox: Outbox;
   inflight: number;
+  /** In flight and its source message not yet acknowledged (the source redelivers it if its session resumes). */
+  inflightHeld: number;
+  /** Draining a backlog left by an outage (paced by drainRate) until the outbox is empty again. */
+  catchUp: boolean;
+  heldEpoch: number;
+  /** Taken out of the outbox when the sending connection dropped: the resumed session decides (resumeSession). */
+  parked: OutboxEntry[];
+  /** In flight with a pending source acknowledgement when the sending connection dropped. */
+  lostInflight: number;
   tokens: number;
   lastRefill: number;
   timer?: NodeJS.Timeout;
@@ -93,6 +124,7 @@ export class BridgeEngine {
   readonly counters: Counters;
   retainedSkipped = 0;
   resent = 0;
+  readonly redelivery = { returned: 0, inflight: 0 };
   private readonly set: RuleSet;
   private readonly lanes: Record<Side, Lane>;
   private readonly conns: Record<Side, MqttConnection>;
@@ -134,6 +166,11 @@ export class BridgeEngine {
       paused: false,
       toSide: to,
       inflight: 0,
+      inflightHeld: 0,
+      catchUp: false,
+      heldEpoch: 0,
+      parked: [],
+      lostInflight: 0,
       tokens: 0,
       lastRefill: Date.now(),
       outbox: new Outbox({
@@ -159,13 +196,21 @@ export class BridgeEngine {
       const conn = this.conns[side];
       const other: Side = side === 'source' ? 'target' : 'source';
       const onConnected = () => {
-        // A new client reads again (see pauseIncoming); the lane pauses it again if still full.
-        this.lanes[other].paused = false;
         this.replayUntil[side] = Date.now() + REPLAY_WINDOW_MS;
-        // What waits for this side can go now.
-        this.pump(this.lanes[side]);
+        // What waits for this side can go now: a backlog left by the outage, paced by drainRate.
+        const lane = this.lanes[side];
+        if (lane.outbox.length) this.startCatchUp(lane);
+        this.pump(lane);
       };
       this.on(conn, 'connected', onConnected);
+      // A new client of the sending side reads again (see pauseIncoming); the next push into a full outbox
+      // pauses it again. A resumed session redelivers what we had not acknowledged: see parkHeld.
+      this.on(conn, 'session', (present: boolean) => {
+        this.lanes[other].paused = false;
+        this.resumeSession(this.lanes[other], present);
+      });
+      this.on(conn, 'disconnected', () => this.parkHeld(this.lanes[other]));
+      this.on(conn, 'refused', () => this.parkHeld(this.lanes[other]));
       this.on(conn, 'requeued', (n: number) => (this.resent += n));
       const handler = (topic: string, payload: Buffer, packet: IPublishPacket, ack?: Ack) => this.handle(side, topic, payload, packet, ack);
       const seen = new Set<string>();
@@ -229,7 +274,9 @@ export class BridgeEngine {
     const qos = applyQos(rule.qos, packet.qos);
     const retain = rule.retain === 'keep' && packet.retain;
     const expires = this.ttlMs > 0 ? Date.now() + this.ttlMs : 0;
-    if (rule.adapter === 'none') return this.forward(rule, c, side, to, topic, levels, m.vars, payload, qos, retain, expires, done);
+    // Unacknowledged at the source until forwarded: a resumed source session would redeliver it.
+    const held = ack !== undefined && packet.qos > 0;
+    if (rule.adapter === 'none') return this.forward(rule, c, side, to, topic, levels, m.vars, payload, qos, retain, expires, done, held);
     const r = adapt(rule.adapter, rule.adapterArg, payload, topic);
     if (r.ignored) this.counters.drop(rule.index, 'skipped', r.ignored);
     if (r.skipped) {
@@ -241,14 +288,14 @@ export class BridgeEngine {
     const finish = items.length > 1 ? countdown(items.length, done) : done;
     for (const item of items) {
       const vars = item.vars ? { ...m.vars, ...item.vars } : m.vars;
-      this.forward(rule, c, side, to, topic, levels, vars, item.payload, qos, retain, expires, finish);
+      this.forward(rule, c, side, to, topic, levels, vars, item.payload, qos, retain, expires, finish, held);
     }
   }
 
   private readonly unmappedScratch: string[] = [];
 
   /** One outgoing publish of a matched message: render, lookups, loop check, sample, send. */
-  private forward(rule: CompiledRule, c: RuleCounters, side: Side, to: Side, topic: string, levels: string[], vars: Record<string, string>, payload: Buffer, qos: 0 | 1 | 2, retain: boolean, expires: number, finish: Ack): void {
+  private forward(rule: CompiledRule, c: RuleCounters, side: Side, to: Side, topic: string, levels: string[], vars: Record<string, string>, payload: Buffer, qos: 0 | 1 | 2, retain: boolean, expires: number, finish: Ack, held: boolean): void {
     const unmapped = this.unmappedScratch;
     unmapped.length = 0;
     const target = renderTopic(rule, this.set, vars, topic, levels, unmapped);
@@ -275,14 +322,15 @@ export class BridgeEngine {
     if (this.sampleEvery && ++this.sampleCount % this.sampleEvery === 0) {
       this.options.onSample?.({ rule: rule.index, from: side, topic, target, payload: payload.toString('utf8'), qos, retain });
     }
-    this.send(this.lanes[to], { topic: target, payload, qos, retain, rule: rule.index, expires, ack: finish });
+    this.send(this.lanes[to], { topic: target, payload, qos, retain, rule: rule.index, expires, ack: finish, held });
   }
 
   private send(lane: Lane, e: OutboxEntry): void {
     if (lane.outbox.length === 0 && lane.to.state === 'connected' && lane.inflight < this.maxInflight) this.publish(lane, e);
     else if (lane.outbox.push(e)) {
       // stop-consuming: stop reading from the sending broker while the outbox is full (it keeps the backlog).
-      if (this.policy === 'stop-consuming' && !lane.paused && lane.outbox.full) {
+      // Asked on every push into a full outbox, not once: a reconnect of the sending side forgets the pause.
+      if (this.policy === 'stop-consuming' && lane.outbox.full) {
         lane.paused = true;
         lane.from.pauseIncoming();
       }
@@ -290,8 +338,54 @@ export class BridgeEngine {
     }
   }
 
+  /** Pace the outbox (drainRate) until it is empty: what waited during an outage, and what the source held. */
+  private startCatchUp(lane: Lane): void {
+    if (this.drainRate <= 0 || lane.catchUp) return;
+    lane.catchUp = true;
+    lane.tokens = 0;
+    lane.lastRefill = Date.now();
+  }
+
+  /**
+   * The sending connection dropped: the acknowledgements of what we read on it can no longer be sent, so its
+   * broker will redeliver those messages if it keeps our session. Forwarding the waiting copies as well would
+   * duplicate each, so they leave the outbox until the next CONNACK says whether the session was kept
+   * (resumeSession). Those already handed to the other side cannot be called back: each can arrive twice.
+   */
+  private parkHeld(lane: Lane): void {
+    for (const e of lane.outbox.removeWhere((x) => x.held === true)) lane.parked.push(e);
+    lane.lostInflight += lane.inflightHeld;
+    lane.inflightHeld = 0;
+    lane.heldEpoch++; // the ones in flight now must not count again when they complete
+  }
+
+  /**
+   * Session kept (`present`): the broker redelivers every parked message, the parked copies are dropped (counted
+   * as `redelivery.returned`, not as drops) and the in-flight ones are possible duplicates. Session lost (a broker
+   * without persistence, a clean session): the parked messages are the only copies and go back to the head of the
+   * outbox, in order.
+   */
+  private resumeSession(lane: Lane, present: boolean): void {
+    const parked = lane.parked;
+    lane.parked = [];
+    if (present) {
+      for (const e of parked) lane.outbox.done(e);
+      this.redelivery.returned += parked.length;
+      this.redelivery.inflight += lane.lostInflight;
+    } else {
+      lane.outbox.prepend(parked);
+    }
+    lane.lostInflight = 0;
+    if (lane.outbox.length) this.schedule(lane);
+  }
+
   private publish(lane: Lane, e: InFlight): void {
     lane.inflight++;
+    e.handedOver = true;
+    if (e.held) {
+      lane.inflightHeld++;
+      e.epoch = lane.heldEpoch;
+    }
     e.lane = lane;
     e.engine = this;
     // Callback style with shared option objects: no Promise, closure or options object per message.
@@ -299,8 +393,9 @@ export class BridgeEngine {
   }
 
   /** A publish of `lane` completed (target acknowledged, or failed). */
-  settled(lane: Lane, e: OutboxEntry, err?: Error): void {
+  settled(lane: Lane, e: InFlight, err?: Error): void {
     lane.inflight--;
+    if (e.held && e.epoch === lane.heldEpoch) lane.inflightHeld--;
     if (err) {
       if (this.closed || err instanceof ConnectionClosedError) return; // closing: the source redelivers unacknowledged messages
       this.counters.drop(e.rule, 'error');
@@ -318,12 +413,13 @@ export class BridgeEngine {
   private pump(lane: Lane): void {
     if (this.closed) return;
     const now = Date.now();
-    if (this.drainRate > 0) {
+    const paced = lane.catchUp && this.drainRate > 0;
+    if (paced) {
       lane.tokens = Math.min(Math.max(1, this.drainRate / 10), lane.tokens + ((now - lane.lastRefill) * this.drainRate) / 1000);
       lane.lastRefill = now;
     }
     while (lane.outbox.length && lane.to.state === 'connected' && lane.inflight < this.maxInflight) {
-      if (this.drainRate > 0) {
+      if (paced) {
         if (lane.tokens < 1) break;
         lane.tokens--;
       }
@@ -331,6 +427,8 @@ export class BridgeEngine {
       if (!e) break;
       this.publish(lane, e);
     }
+    // The backlog is through: live traffic flows at full speed again.
+    if (!lane.outbox.length) lane.catchUp = false;
     if (lane.paused && lane.outbox.length <= this.lowWater) {
       lane.paused = false;
       lane.from.resumeIncoming();
@@ -380,13 +478,14 @@ export class BridgeEngine {
   }
 
   stats(): BridgeStats {
-    const q = (l: Lane) => ({ depth: l.outbox.length, bytes: l.outbox.bytes, inflight: l.inflight });
+    const q = (l: Lane): QueueStats => ({ depth: l.outbox.length + l.parked.length, bytes: l.outbox.bytes, inflight: l.inflight, pacing: l.catchUp });
     return {
       rules: this.counters.snapshot(),
       totals: this.counters.totals(),
       unmatched: this.counters.unmatched,
       retainedSkipped: this.retainedSkipped,
       resent: this.resent,
+      redelivery: { ...this.redelivery },
       queue: { toTarget: q(this.lanes.target), toSource: q(this.lanes.source) },
       connections: { source: this.conns.source.state, target: this.conns.target.state },
     };
@@ -406,7 +505,7 @@ export class BridgeEngine {
       if (l.paused) l.from.resumeIncoming();
       clearTimeout(l.timer);
       l.timer = undefined;
-      if (!this.options.outbox?.file) discarded += l.outbox.length;
+      if (!this.options.outbox?.file) discarded += l.outbox.length + l.parked.length;
       l.outbox.close();
     }
     if (discarded) this.options.onWarn?.(`${discarded} message(s) waiting in the outbox were discarded when the bridge stopped (keep the outbox on disk to keep them)`);
@@ -425,6 +524,8 @@ function noop(): void {}
 interface InFlight extends OutboxEntry {
   lane?: Lane;
   engine?: BridgeEngine;
+  /** `heldEpoch` of its lane when handed over (a resumed source session starts a new one). */
+  epoch?: number;
 }
 
 function published(e: InFlight, err?: Error): void {

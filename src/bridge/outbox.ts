@@ -11,6 +11,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { SLAB_BYTES, SlabPool, type Slab } from './slabs';
 
 export type OverflowPolicy = 'drop-oldest' | 'drop-newest' | 'stop-consuming';
 
@@ -25,8 +26,14 @@ export interface OutboxEntry {
   expires: number;
   /** Acknowledges the source message(s) behind this entry (not persisted; absent after a restart). */
   ack?: () => void;
+  /** The source message is QoS 1 and not yet acknowledged: a resumed source session redelivers it (not persisted). */
+  held?: boolean;
   /** Journal id (persistence only). */
   id?: number;
+  /** Where the outbox's copy of the payload lives (released by `done`). */
+  slab?: Slab;
+  /** Handed to the connection (set by the caller of `shift`): a QoS 0 copy is then not reused. */
+  handedOver?: boolean;
 }
 
 export interface OutboxOptions {
@@ -59,8 +66,11 @@ export class Outbox {
   private flushScheduled = false;
   private removedSinceCompact = 0;
   private readonly now: () => number;
+  private readonly slabs: SlabPool;
   constructor(private readonly options: OutboxOptions) {
     this.now = options.now ?? Date.now;
+    // enough free slabs to refill a full outbox without allocating
+    this.slabs = new SlabPool(Math.ceil(options.maxBytes / SLAB_BYTES) + 2);
     if (options.file) this.open(options.file);
   }
 
@@ -100,7 +110,12 @@ export class Outbox {
   private append(e: OutboxEntry, size: number): void {
     // An incoming payload is a slice of the socket's read chunk: a waiting slice would keep the whole chunk
     // alive, far more memory than the byte limit counts. Waiting entries own a copy.
-    if (e.payload.byteLength !== e.payload.buffer.byteLength && e.payload.byteLength > 0) e.payload = Buffer.from(e.payload);
+    // Copies come from reused slabs (slabs.ts), so a churning outbox does not leave its garbage to V8.
+    if (e.payload.byteLength > 0 && !e.slab) {
+      const c = this.slabs.copy(e.payload);
+      e.payload = c.payload;
+      e.slab = c.slab;
+    }
     this.items.push(e);
     this.bytesUsed += size;
     if (this.fd !== undefined) {
@@ -148,13 +163,50 @@ export class Outbox {
   /** Persisted entries handed to the target but not yet acknowledged (kept across compaction). */
   private readonly handedOver = new Map<number, OutboxEntry>();
 
-  /** The entry left the bridge (forwarded or dropped): remove it from the journal. */
+  /** The entry left the bridge (forwarded or dropped): its payload memory is reused, it leaves the journal. */
   done(e: OutboxEntry): void {
+    if (e.slab) {
+      this.slabs.release(e.slab, e.handedOver === true && e.qos === 0);
+      e.slab = undefined;
+    }
     if (this.fd === undefined || e.id === undefined) return;
     this.handedOver.delete(e.id);
     this.write(JSON.stringify({ '-': e.id }));
     e.id = undefined;
     this.removedSinceCompact++;
+  }
+
+  /**
+   * Takes the waiting entries for which `test` is true out of the queue (order kept) and returns them. They stay
+   * in the journal (`unshift` puts them back, `done` removes them).
+   */
+  removeWhere(test: (e: OutboxEntry) => boolean): OutboxEntry[] {
+    const kept: (OutboxEntry | undefined)[] = [];
+    const removed: OutboxEntry[] = [];
+    for (let i = this.head; i < this.items.length; i++) {
+      const e = this.items[i]!;
+      if (!test(e)) {
+        kept.push(e);
+        continue;
+      }
+      removed.push(e);
+      this.bytesUsed -= entryBytes(e);
+      if (e.id !== undefined) this.handedOver.set(e.id, e); // kept in the journal across compaction
+    }
+    this.items = kept;
+    this.head = 0;
+    return removed;
+  }
+
+  /** Puts entries taken by `removeWhere` back at the head, in their order. */
+  prepend(entries: OutboxEntry[]): void {
+    if (!entries.length) return;
+    this.items = (entries as (OutboxEntry | undefined)[]).concat(this.items.slice(this.head));
+    this.head = 0;
+    for (const e of entries) {
+      this.bytesUsed += entryBytes(e);
+      if (e.id !== undefined) this.handedOver.delete(e.id);
+    }
   }
 
   /** Drop every entry (policy change / close without persistence). */

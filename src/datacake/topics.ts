@@ -6,7 +6,14 @@
 export const SUBSCRIBE_PREFIX = 'dtck';
 export const PUBLISH_PREFIX = 'dtck-pub';
 
-/** Field identifiers are UPPER_SNAKE_CASE (`fieldName`, never the display name). */
+/**
+ * A field identifier as typed: ASCII letters, digits and `_` (Datacake's `fieldName`, never the display name).
+ * Checked BEFORE upper-casing: `toUpperCase()` maps non-ASCII letters to other letters (`straße` → `STRASSE`,
+ * `ﬁ` → `FI`), which would write to a different field.
+ */
+export const FIELD_INPUT_RE = /^[A-Za-z0-9_]+$/;
+
+/** A field identifier as written on a topic (upper case). */
 export const FIELD_RE = /^[A-Z0-9_]+$/;
 
 export interface DatacakeTarget {
@@ -23,12 +30,15 @@ function checkLevel(what: string, value: unknown, allowWildcard: boolean): strin
   return value;
 }
 
-/** Upper-cases a field name and checks it against `[A-Z0-9_]+`; throws with a clear reason. */
+/**
+ * Checks a field name against `[A-Za-z0-9_]+` and upper-cases it (Datacake identifiers are UPPER_SNAKE_CASE; the
+ * upper-casing of ASCII letters cannot turn one valid name into another). Throws with a clear reason.
+ */
 export function normalizeField(field: unknown): string {
   if (typeof field !== 'string' || field.trim() === '') throw new Error('field name is missing');
-  const f = field.trim().toUpperCase();
-  if (!FIELD_RE.test(f)) throw new Error(`field name ${JSON.stringify(field)} is not a Datacake field identifier (letters, digits and _ only)`);
-  return f;
+  const f = field.trim();
+  if (!FIELD_INPUT_RE.test(f)) throw new Error(`field name ${JSON.stringify(field)} is not a Datacake field identifier (ASCII letters A-Z, digits and _ only)`);
+  return f.toUpperCase();
 }
 
 /**

@@ -68,6 +68,12 @@ export interface ConnectionOptions {
   retryRefused?: (code: number) => boolean;
   /** Text for a refusal code (status and log). */
   describeRefusal?: (code: number) => string;
+  /**
+   * After a refusal that is not retried: fail every queued publish at once and every new one until `restart()`
+   * (`ConnectionRefusedError`), instead of keeping them for a restart that may never come. Off by default (a
+   * device that re-registers and restarts wants its queue kept).
+   */
+  failWhenRefused?: boolean;
   /** Bound of the offline queue. */
   queueLimit?: { messages: number; bytes: number };
   /** Runs after every connect, before subscriptions are replayed and the queue drains (a startup phase). */
@@ -117,6 +123,13 @@ export class QueueFullError extends Error {
   constructor(limit: { messages: number; bytes: number }) {
     super(`offline queue full (${limit.messages} messages / ${limit.bytes} bytes): message dropped`);
     this.name = 'QueueFullError';
+  }
+}
+
+export class ConnectionRefusedError extends Error {
+  constructor(reason: string) {
+    super(`not sent: ${reason} (not retried until the connection is restarted)`);
+    this.name = 'ConnectionRefusedError';
   }
 }
 
@@ -178,6 +191,12 @@ function settle(ctx: { resolve: () => void; reject: (err: Error) => void }, err?
   if (err) ctx.reject(err);
   else ctx.resolve();
 }
+
+/**
+ * Status texts as plain words, not i18n keys (`node-red:common.status.connected`): the editor would translate a key,
+ * but a Status node's message carries the text as it is, and flows that read it must see words.
+ */
+export const STATUS_TEXT = { connecting: 'connecting', connected: 'connected', disconnected: 'disconnected' } as const;
 
 export function describeConnack(code: number): string {
   return MQTT3_REFUSALS[code] ?? `refused with code ${code}`;
@@ -325,7 +344,7 @@ export class MqttConnection extends EventEmitter {
     this.timer = undefined;
     this.forgetHeld();
     this.state = 'connecting';
-    this.setStatus({ fill: 'yellow', shape: 'ring', text: 'node-red:common.status.connecting' });
+    this.setStatus({ fill: 'yellow', shape: 'ring', text: STATUS_TEXT.connecting });
     const o = this.options;
     const client = mqtt.connect(o.url, {
       clientId: o.clientId,
@@ -348,12 +367,22 @@ export class MqttConnection extends EventEmitter {
     if (o.manualAcks) this.deferAck(client);
     this.client = client;
     this.connackCode = undefined;
-    client.on('connect', () => {
+    client.on('connect', (connack) => {
+      // Synchronous, before MQTT.js handles the next packet (a persistent session's redeliveries follow at once).
+      this.emit('session', !!connack?.sessionPresent);
       if (o.noDelay) (client as unknown as { stream?: { setNoDelay?: (v: boolean) => void } }).stream?.setNoDelay?.(true);
       void this.onConnect(client);
     });
     client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet));
     client.on('packetreceive', (packet) => {
+      // MQTT.js counts only acknowledgements and PINGRESP as signs of life. A subscriber reading a long backlog
+      // (a bridge draining a persistent session) gets its PINGRESP only behind every PUBLISH the broker queued
+      // before it, and MQTT.js would end a connection that is delivering all the time. Incoming PUBLISHes count
+      // too: the ping timer goes back one step, so PINGREQs still go out (the broker's keepalive) but no timeout.
+      if (packet.cmd === 'publish') {
+        const k = (client as unknown as { keepaliveManager?: { counter: number } | null }).keepaliveManager;
+        if (k && k.counter > 1) k.counter = 1;
+      }
       // A second CONNACK with a refusal on an open connection (Cumulocity does that) arrives as a protocol
       // error in MQTT.js; keep the platform's code from the raw packet.
       if (packet.cmd === 'connack' && packet.returnCode) this.connackCode = packet.returnCode;
@@ -381,7 +410,7 @@ export class MqttConnection extends EventEmitter {
     if (client !== this.client || !client.connected) return;
     this.state = 'connected';
     this.lastError = undefined;
-    this.setStatus({ fill: 'green', shape: 'dot', text: 'node-red:common.status.connected' });
+    this.setStatus({ fill: 'green', shape: 'dot', text: STATUS_TEXT.connected });
     this.emit('connected');
     this.drain();
   }
@@ -403,12 +432,13 @@ export class MqttConnection extends EventEmitter {
       if (!(this.options.retryRefused?.(code) ?? false)) {
         this.state = 'refused';
         this.setStatus({ fill: 'red', shape: 'ring', text: this.lastError });
+        if (this.options.failWhenRefused) this.failQueue(new ConnectionRefusedError(this.lastError));
         return;
       }
     }
     this.state = 'disconnected';
     const delay = backoffDelay(this.attempt++, this.options.backoff ?? DEFAULT_BACKOFF);
-    this.setStatus({ fill: 'red', shape: 'ring', text: code ? `${this.lastError}; retry in ${Math.ceil(delay / 1000)} s` : 'node-red:common.status.disconnected' });
+    this.setStatus({ fill: 'red', shape: 'ring', text: code ? `${this.lastError}; retry in ${Math.ceil(delay / 1000)} s` : STATUS_TEXT.disconnected });
     this.emit('disconnected', delay);
     this.timer = setTimeout(() => this.connect(), delay);
   }
@@ -565,6 +595,7 @@ export class MqttConnection extends EventEmitter {
    */
   publishCb<C>(topic: string, payload: string | Buffer, options: PublishOptions, done: PublishDone<C>, ctx: C): void {
     if (this.state === 'closed') return void process.nextTick(done, ctx, new ConnectionClosedError());
+    if (this.state === 'refused' && this.options.failWhenRefused) return void process.nextTick(done, ctx, new ConnectionRefusedError(this.lastError ?? 'connection refused'));
     const p: Pending = { topic, payload, options, bytes: typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length, done, ctx };
     if (this.state === 'connected' && !this.queue.length) return this.send(p);
     const limit = this.options.queueLimit ?? { messages: 1000, bytes: 10 * 1024 * 1024 };
@@ -591,6 +622,14 @@ export class MqttConnection extends EventEmitter {
       p.done(p.ctx, new ConnectionClosedError());
     }
     return gone.length;
+  }
+
+  /** Complete every queued publish with `err` (nothing of it is sent). */
+  private failQueue(err: Error): void {
+    const gone = this.queue;
+    this.queue = [];
+    this.queueBytes = 0;
+    for (const p of gone) p.done(p.ctx, err);
   }
 
   /** Publish without the queue, for a startup hook that runs before the connection counts as connected. */

@@ -21,6 +21,8 @@ export interface DatacakeStandinOptions {
   pythonBooleans?: boolean;
   /** How many accepted writes `writes` keeps (default 100,000). */
   maxWrites?: number;
+  /** Answer every CONNECT only after this long (a slow or far broker: writes made meanwhile wait in the queue). */
+  connackDelayMs?: number;
 }
 
 export interface DatacakeStandin {
@@ -83,7 +85,11 @@ export async function startDatacakeStandin(options: DatacakeStandinOptions): Pro
   async function up(): Promise<void> {
     const { Aedes } = await import('aedes');
     const broker: any = await Aedes.createBroker();
-    broker.authenticate = (_client: any, username: string | undefined, password: Buffer | undefined, cb: any) => {
+    broker.authenticate = (client: any, username: string | undefined, password: Buffer | undefined, cb: any) => {
+      if (options.connackDelayMs) return void setTimeout(() => authenticate(client, username, password, cb), options.connackDelayMs);
+      authenticate(client, username, password, cb);
+    };
+    const authenticate = (_client: any, username: string | undefined, password: Buffer | undefined, cb: any) => {
       standin.connectAttempts++;
       if (username === token && password?.toString() === token) return cb(null, true);
       standin.refusedConnects++;

@@ -340,6 +340,39 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
     }
   });
 
+  it('datacake-mqtt-out: a non-ASCII field name stays as typed and is marked, never upper-cased into another field', async () => {
+    assert.ok(page, 'editor did not load');
+    const p = page;
+    const out = exampleFlows.find((n) => n.type === 'datacake-mqtt-out');
+    assert.ok(out, 'an example has a datacake-mqtt-out');
+    await closeAllTrays(p);
+    try {
+      await p.evaluate((id: string) => {
+        const n = RED.nodes.node(id);
+        if (n.z) RED.workspaces.show(n.z);
+        RED.editor.edit(n);
+      }, out.id);
+      const input = p.locator('#node-input-field');
+      await input.waitFor({ state: 'visible' });
+      // 'straße'.toUpperCase() is 'STRASSE', a valid name of another field
+      await input.fill('straße');
+      await input.dispatchEvent('change');
+      await p.waitForFunction(() => $('#node-input-field').hasClass('input-error'), undefined, { timeout: UI_TIMEOUT });
+      assert.equal(await input.inputValue(), 'straße');
+      await input.fill('+');
+      await input.dispatchEvent('change');
+      await p.waitForFunction(() => $('#node-input-field').hasClass('input-error'), undefined, { timeout: UI_TIMEOUT });
+      await input.fill('temp_1');
+      await input.dispatchEvent('change');
+      await p.waitForFunction(() => !$('#node-input-field').hasClass('input-error'), undefined, { timeout: UI_TIMEOUT });
+      assert.equal(await input.inputValue(), 'TEMP_1');
+    } finally {
+      // leave the node as it was
+      await p.locator('#node-dialog-cancel').click().catch(() => undefined);
+      await closeAllTrays(p).catch(() => undefined);
+    }
+  });
+
   it('Deploy button: the edited flows deploy and reach the runtime', async (t) => {
     assert.ok(page && nr, 'editor did not load');
     const p = page;

@@ -246,6 +246,32 @@ describe('broker-bridge', () => {
     assert.equal(st.totals.dropped['queue-full'], 0);
   });
 
+  it('the drain rate paces only the backlog after a target outage; live traffic beyond the in-flight window is not paced', { timeout: 60_000 }, async () => {
+    // 20 messages/s and 5 in flight: a paced live flood of 400 would take 20 s; unpaced it takes well under 1 s.
+    const out = await load({ rules: [{ filter: 'live/+n', target: 'fast/{n}' }], drainRate: 20, maxInflight: 5 });
+    const pub = await client(S);
+    const arrived = (prefix: string) => new Set(T.published.filter((p) => p.topic.startsWith(prefix)).map((p) => p.topic)).size;
+    await Promise.all(Array.from({ length: 400 }, (_, i) => pub.publishAsync(`live/${i}`, String(i), { qos: 1 })));
+    await until(() => arrived('fast/') === 400, 8000, 'the live flood through at full speed (paced it would take 20 s)');
+    const live = await stats(out, (x) => x.totals.forwarded >= 400, 'live forwarded');
+    assert.equal(live.queue.toTarget.pacing, false, 'not pacing live traffic');
+    // An outage leaves a backlog of 60: that one drains at 20/s at most.
+    await T.stop();
+    await settle(100);
+    for (let i = 400; i < 460; i++) pub.publish(`live/${i}`, String(i), { qos: 1 });
+    await stats(out, (x) => x.queue.toTarget.depth === 60, 'backlog queued');
+    await T.restart(0);
+    const start = Date.now();
+    await stats(out, (x) => x.queue.toTarget.pacing, 'pacing the backlog');
+    const samples: [number, number][] = [];
+    await until(() => (samples.push([Date.now() - start, arrived('fast/') - 400]), arrived('fast/') === 460), 30_000, 'backlog drained');
+    // Slowness can only lower the count: at t ms at most 20·t/1000 + the first tenth of a second's tokens (2) + 1.
+    for (const [t, n] of samples) assert.ok(n <= (20 * t) / 1000 + 3, `${n} of the backlog through after ${t} ms at 20/s`);
+    const after = await stats(out, (x) => x.totals.forwarded >= 460, 'backlog forwarded');
+    assert.equal(after.queue.toTarget.pacing, false, 'live again once the backlog is through');
+    assert.equal(after.totals.dropped['queue-full'], 0);
+  });
+
   it('the live preview endpoint uses the same rules', async () => {
     await load({ rules: [{ filter: 'a/+x', target: 'b/{x}' }] });
     const res = await helper

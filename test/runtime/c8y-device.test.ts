@@ -118,8 +118,8 @@ describe('c8y-device against the documented fixture', () => {
     assert.deepEqual(fx.subscriptions('d:dev1').sort(), ['s/ds', 's/e']);
     // status of every node follows the connection
     await settle(20);
-    assert.ok((got.out as any).status.calledWithMatch({ text: 'node-red:common.status.connected' }));
-    assert.ok((got.in as any).status.calledWithMatch({ text: 'node-red:common.status.connected' }));
+    assert.ok((got.out as any).status.calledWithMatch({ text: 'connected' }));
+    assert.ok((got.in as any).status.calledWithMatch({ text: 'connected' }));
   });
 
   it('measurements: QoS 1, done only after the broker has it; child via msg.device; ready CSV', async () => {

@@ -15,7 +15,11 @@ import type { DatacakeInOutput } from '../../src/nodes/datacake-mqtt-in/types';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const completeNode = require('@node-red/nodes/core/common/24-complete.js');
-const nodes = [brokerNode, inNode, outNode, catchNode, completeNode];
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const statusNode = require('@node-red/nodes/core/common/25-status.js');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const delayNode = require('@node-red/nodes/core/function/89-delay.js');
+const nodes = [brokerNode, inNode, outNode, catchNode, completeNode, statusNode, delayNode];
 const P = 'env-sensor';
 const D1 = 'device-1';
 const D2 = 'device-2';
@@ -56,6 +60,8 @@ async function setup(o: Parameters<typeof flow>[0] & { token?: string }) {
 }
 
 const writesTo = (topic: string) => dc.writes.filter((w) => w.topic === topic).map((w) => w.payload);
+/** Whether a node's status text ever matched `re`. */
+const statusSeen = (n: unknown, re: RegExp) => (n as any).status.args.some((a: any[]) => re.test(String(a[0]?.text)));
 
 before(async () => {
   dc = await startDatacakeBroker();
@@ -171,16 +177,16 @@ describe('datacake-mqtt-out', () => {
 });
 
 describe('echo protection', () => {
-  it('in → out on the same device and field does not loop', async () => {
+  it('in → out on the same device and field does not loop: the value is written back once, its echo is dropped', async () => {
     // out takes the target from msg.datacake (the in-node's) for every slot
     const { in: got, out, completed } = await setup({ wire: true, out: { productSlug: '', deviceId: '', field: '' } });
     await dc.datacakeWrites(`dtck/${P}/${D1}/SETPOINT`, '20');
-    await got.next(1);
-    await completed!.next(1);
+    await got.next(2); // the value set in Datacake, then the echo of our write-back
+    await completed!.next(2);
+    await until(() => statusSeen(out, /1 echo dropped/), 5000, 'the echo dropped');
     await settle(300);
-    assert.equal(dc.writes.length, 0, 'the value just received is not written back');
-    assert.equal(got.received.length, 1);
-    assert.ok((out.status as any).args.some((a: any[]) => /1 echo dropped/.test(String(a[0]?.text))));
+    assert.deepEqual(writesTo(`dtck-pub/${P}/${D1}/SETPOINT`), ['20'], 'a value set elsewhere is not an echo of ours: written back once');
+    assert.equal(got.received.length, 2);
   });
 
   it('a relay device 1 → device 2 writes once; its own echo is not relayed again', async () => {
@@ -324,5 +330,173 @@ describe('editor picker endpoints', () => {
     // a token typed in the editor is only sent over https, or plain http to this machine
     const plain = await helper.request().post('/datacake-broker/new-node/workspaces').send({ token: API_TOKEN, apiUrl: 'http://example.com/graphql' }).expect(400);
     assert.match(plain.body.error, /https/);
+  });
+});
+
+describe('issue 14: nothing lost, nothing silently wrong', () => {
+  it('#5 echo protection never drops a later write of the flow: true, false, true 700 ms apart are all written (in-node wired back)', async () => {
+    const { out, completed } = await setup({ wire: true, out: { productSlug: P, deviceId: D1, field: 'RELAY', rate: 1 } });
+    for (const v of [true, false, true]) {
+      out.receive({ payload: v });
+      await settle(700);
+    }
+    await until(() => writesTo(`dtck-pub/${P}/${D1}/RELAY`).length === 3, 10000, 'three writes');
+    // each write's echo comes back through the in-node and is dropped, once
+    await until(() => statusSeen(out, /3 echoes dropped/), 5000, 'three echoes dropped');
+    await completed!.next(6, 5000);
+    await settle(300);
+    assert.deepEqual(writesTo(`dtck-pub/${P}/${D1}/RELAY`), ['true', 'false', 'true']);
+  });
+
+  it('#5 7, 8, 7 at 1.2 s with a 1 s rate limit, an in-node watching the field: all three written', async () => {
+    const { out, in: got } = await setup({ in: { deviceId: D1, field: 'LEVEL' }, out: { field: 'LEVEL', rate: 1 } });
+    for (const v of [7, 8, 7]) {
+      out.receive({ payload: v });
+      await settle(1200);
+    }
+    await until(() => writesTo(`dtck-pub/${P}/${D1}/LEVEL`).length === 3, 10000, 'three writes');
+    await got.next(3);
+    assert.deepEqual(writesTo(`dtck-pub/${P}/${D1}/LEVEL`), ['7', '8', '7']);
+    assert.ok(!statusSeen(out, /echo/), 'nothing counted as an echo');
+  });
+
+  it('#6 a refused token fails the writes queued at the refusal and every later one at once with done(err)', async () => {
+    const slow = await startDatacakeBroker({ connackDelayMs: 1500 }); // writes made meanwhile wait in the queue
+    const saved = dc;
+    dc = slow;
+    try {
+      await helper.load(nodes, flow({ in: false, out: { field: 'F', rate: 0 } }), { b1: { token: 'wrong-token' } });
+      const out = helper.getNode('out1');
+      const broker = helper.getNode('b1') as any;
+      const caught = collect(helper.getNode('caught'));
+      out.receive({ payload: 1 });
+      out.receive({ payload: 2 });
+      assert.equal(broker.connection.state, 'connecting');
+      await until(() => broker.connection.queued === 2, 2000, 'two writes queued while connecting');
+      const errs = await caught.next(2, 5000);
+      assert.equal(broker.connection.state, 'refused');
+      for (const e of errs) assert.match(e.error.message, /refused: bad token/);
+      out.receive({ payload: 3 });
+      const [, , late] = await caught.next(3, 2000);
+      assert.match(late.error.message, /refused: bad token/);
+      assert.equal(broker.connection.queued, 0);
+      assert.equal(slow.writes.length, 0);
+    } finally {
+      await helper.unload();
+      dc = saved;
+      await slow.stop();
+    }
+  });
+
+  it('#7 the rate limit holds through an outage: one write waits per field (the newest), no burst on reconnect', async () => {
+    const got = await setup({ in: false, out: { field: 'LEVEL', rate: 1, qos: '1' } });
+    await dc.stop();
+    await until(() => got.broker.connection?.state !== 'connected', 3000, 'disconnected');
+    for (let i = 0; i < 15; i++) {
+      got.out.receive({ payload: i });
+      await settle(200);
+    }
+    const queuedInOutage = got.broker.connection.queued;
+    await dc.restart(0);
+    assert.equal(queuedInOutage, 1, 'one write of the field in the offline queue, not one per interval');
+    await got.completed!.next(15, 20000); // the replaced ones complete with done(), not written
+    assert.equal(got.caught!.received.length, 0);
+    await until(() => writesTo(`dtck-pub/${P}/${D1}/LEVEL`).length === 2, 10000, 'two writes');
+    await settle(300);
+    assert.deepEqual(writesTo(`dtck-pub/${P}/${D1}/LEVEL`), ['0', '14'], 'the first, then only the newest');
+  });
+
+  it('#8 a delay longer than the echo window between in and out does not loop', async () => {
+    const f: any[] = [
+      { id: TAB, type: 'tab' },
+      brokerConfig({ echoWindow: 1 }),
+      { id: 'in1', z: TAB, type: 'datacake-mqtt-in', broker: 'b1', productSlug: P, deviceId: D1, field: 'SETPOINT', qos: '1', wires: [['d1']] },
+      { id: 'd1', z: TAB, type: 'delay', pauseType: 'delay', timeout: '1.5', timeoutUnits: 'seconds', rate: '1', nbRateUnits: '1', rateUnits: 'second', randomFirst: '1', randomLast: '5', randomUnits: 'seconds', drop: false, outputs: 1, wires: [['out1']] },
+      { id: 'out1', z: TAB, type: 'datacake-mqtt-out', broker: 'b1', productSlug: '', deviceId: '', field: '', qos: '1', rate: 1, wires: [] },
+    ];
+    await helper.load(nodes, f, { b1: { token: TOKEN } });
+    const broker = helper.getNode('b1') as any;
+    await until(() => broker.connection?.state === 'connected', 5000, 'connected');
+    await settle(100);
+    await dc.datacakeWrites(`dtck/${P}/${D1}/SETPOINT`, '20');
+    const out = helper.getNode('out1');
+    await until(() => statusSeen(out, /1 echo dropped/), 10000, 'the echo of our write-back dropped after the delay');
+    await settle(300);
+    assert.deepEqual(writesTo(`dtck-pub/${P}/${D1}/SETPOINT`), ['20']);
+  });
+
+  it('#8 in- and out-node on two broker nodes with the same token do not loop (one echo memory per account)', async () => {
+    const f: any[] = [
+      { id: TAB, type: 'tab' },
+      brokerConfig(),
+      { ...brokerConfig(), id: 'b2' },
+      { id: 'in1', z: TAB, type: 'datacake-mqtt-in', broker: 'b1', productSlug: P, deviceId: D1, field: 'SETPOINT', qos: '1', wires: [['out1']] },
+      { id: 'out1', z: TAB, type: 'datacake-mqtt-out', broker: 'b2', productSlug: '', deviceId: '', field: '', qos: '1', rate: 1, wires: [] },
+    ];
+    await helper.load(nodes, f, { b1: { token: TOKEN }, b2: { token: TOKEN } });
+    for (const id of ['b1', 'b2']) await until(() => (helper.getNode(id) as any).connection?.state === 'connected', 5000, `${id} connected`);
+    await settle(100);
+    assert.equal(dc.clients().length, 2);
+    await dc.datacakeWrites(`dtck/${P}/${D1}/SETPOINT`, '20');
+    const out = helper.getNode('out1');
+    await until(() => statusSeen(out, /1 echo dropped/), 10000, 'the echo (received on the other broker node) dropped');
+    await settle(1500); // more than the rate limit: a loop would have written again
+    assert.deepEqual(writesTo(`dtck-pub/${P}/${D1}/SETPOINT`), ['20']);
+  });
+
+  it('#9 field names must be ASCII identifiers: straße is refused, never written as STRASSE', async () => {
+    const { out, caught } = await setup({ in: false });
+    out.receive({ payload: 1, datacake: { field: 'straße' } });
+    out.receive({ payload: { straße: 1 } });
+    out.receive({ payload: 1, topic: `dtck-pub/${P}/${D1}/ﬁeld` });
+    const errs = await caught!.next(3);
+    for (const e of errs) assert.match(e.error.message, /not a Datacake field identifier/);
+    await settle(150);
+    assert.equal(dc.writes.length, 0);
+  });
+
+  it('#9 an in-node with a non-ASCII field is a configuration error, not a subscription to another field', async () => {
+    await helper.load(nodes, flow({ out: false, in: { deviceId: D1, field: 'straße' } }), { b1: { token: TOKEN } });
+    const inNode1 = helper.getNode('in1');
+    assert.ok((inNode1.error as any).args.some((a: any[]) => /not a Datacake field identifier/.test(String(a[0]))));
+    assert.ok(statusSeen(inNode1, /field name "straße"/), 'red status');
+    assert.equal(dc.clients().length, 0, 'nothing subscribed, nothing connected');
+  });
+
+  it('#11 keep strings: msg.payload is the text as received', async () => {
+    const { in: got } = await setup({ out: false, in: { keepStrings: true } });
+    const sent = ['42', 'True', '', '(1,2)', '"q"', 'text'];
+    for (const [i, s] of sent.entries()) await dc.datacakeWrites(`dtck/${P}/${D1}/S${i}`, s);
+    const msgs = await got.next(sent.length);
+    assert.deepEqual(msgs.map((m) => m.payload), sent);
+  });
+
+  it('#12 status texts reach Status nodes as words, not i18n keys', async () => {
+    const f = flow({ wire: false });
+    f.push({ id: 's1', z: TAB, type: 'status', scope: ['in1', 'out1'], wires: [['statuses']] }, { id: 'statuses', z: TAB, type: 'helper' });
+    await helper.load(nodes, f, { b1: { token: TOKEN } });
+    const statuses = collect(helper.getNode('statuses'));
+    await until(() => ['in1', 'out1'].every((id) => statuses.received.some((m) => m.status.source.id === id && m.status.fill === 'green')), 5000, 'connected status of both');
+    const texts = statuses.received.map((m) => `${m.status.source.id}: ${m.status.text}`);
+    assert.ok(texts.every((t) => !/node-red:|common\.status/.test(t)), texts.join(' | '));
+    assert.ok(texts.includes('in1: connected'), texts.join(' | '));
+    assert.ok(texts.includes('out1: connected'), texts.join(' | '));
+  });
+});
+
+describe('issue 14 #10: the deployed API URL', () => {
+  let elsewhere: GraphqlStandIn;
+  // 127.0.0.2 stands for another host: plain http is allowed only to 127.0.0.1, localhost and [::1]
+  before(async () => (elsewhere = await startGraphqlStandIn(TOKEN, { ws1: { name: 'W', devices: makeDevices(1) } }, '127.0.0.2')));
+  after(() => elsewhere.close());
+
+  it('an http:// API URL to another host never receives the stored token (GET and POST)', async () => {
+    await helper.load(nodes, [{ id: TAB, type: 'tab' }, brokerConfig({ apiUrl: elsewhere.url, connect: 'manual' })], { b1: { token: TOKEN } });
+    const get = await helper.request().get('/datacake-broker/b1/workspaces').expect(400);
+    assert.match(get.body.error, /https/);
+    await helper.request().get('/datacake-broker/b1/devices?workspace=ws1').expect(400);
+    await helper.request().post('/datacake-broker/b1/workspaces').send({}).expect(400);
+    await helper.request().post('/datacake-broker/b1/workspaces').send({ token: TOKEN }).expect(400);
+    assert.equal(elsewhere.requests.length, 0, 'no request reached the plain-http host');
   });
 });

@@ -42,7 +42,7 @@ describe('MqttConnection against aedes', () => {
     c.register(b);
     await until(() => c.state === 'connected');
     assert.equal(a.last()?.fill, 'green');
-    assert.equal(b.last()?.text, 'node-red:common.status.connected');
+    assert.equal(b.last()?.text, 'connected');
     const got: string[] = [];
     await c.subscribe('t/fan/#', 1, (topic, payload) => got.push(`${topic}=${payload}`));
     await c.publish('t/fan/1', 'x', { qos: 1 });

@@ -8,6 +8,6 @@ export const TOKEN = 'a'.repeat(20) + 'b'.repeat(20);
 
 export type DatacakeBrokerFixture = DatacakeStandin;
 
-export function startDatacakeBroker(options: { port?: number; pythonBooleans?: boolean; token?: string } = {}): Promise<DatacakeBrokerFixture> {
-  return startDatacakeStandin({ port: options.port, pythonBooleans: options.pythonBooleans, token: options.token ?? TOKEN });
+export function startDatacakeBroker(options: { port?: number; pythonBooleans?: boolean; token?: string; connackDelayMs?: number } = {}): Promise<DatacakeBrokerFixture> {
+  return startDatacakeStandin({ port: options.port, pythonBooleans: options.pythonBooleans, token: options.token ?? TOKEN, connackDelayMs: options.connackDelayMs });
 }

@@ -34,7 +34,8 @@ export function makeDevices(n: number, slug = 'env-sensor'): StandInDevice[] {
   }));
 }
 
-export async function startGraphqlStandIn(token: string, workspaces: Record<string, { name: string; devices: StandInDevice[] }>): Promise<GraphqlStandIn> {
+/** `host`: the loopback address to listen on (127.0.0.2 stands for "another host" in the API URL rule). */
+export async function startGraphqlStandIn(token: string, workspaces: Record<string, { name: string; devices: StandInDevice[] }>, host = '127.0.0.1'): Promise<GraphqlStandIn> {
   const requests: GraphqlStandIn['requests'] = [];
   const server = http.createServer((req, res) => {
     let body = '';
@@ -67,10 +68,10 @@ export async function startGraphqlStandIn(token: string, workspaces: Record<stri
       res.end(JSON.stringify({ data }));
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => server.listen(0, host, () => r()));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}/graphql/`,
+    url: `http://${host}:${port}/graphql/`,
     requests,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };

@@ -15,23 +15,37 @@ export interface Mosquitto {
   stop(): Promise<void>;
   /** Stop and start again on the same port. */
   restart(downMs?: number): Promise<void>;
+  /** Stop with SIGTERM (the config and, with persistence, the database stay for `up`). */
+  down(): Promise<void>;
+  /** Start again on the same port after `down`. */
+  up(): Promise<void>;
 }
 
 export function mosquittoAvailable(): boolean {
   return spawnSync('mosquitto', ['-h']).error === undefined;
 }
 
-export async function startMosquitto(options: { port?: number; config?: string[] } = {}): Promise<Mosquitto> {
+/**
+ * `persistence`: mosquitto keeps sessions and queued messages in a database under the temp dir (saved on SIGTERM,
+ * read at start), as a production broker does; a restart then keeps persistent sessions and their backlog.
+ */
+export async function startMosquitto(options: { port?: number; config?: string[]; persistence?: boolean } = {}): Promise<Mosquitto> {
   const port = options.port ?? (await freePort());
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mosq-'));
   fs.chmodSync(dir, 0o755);
+  const data = path.join(dir, 'data');
+  if (options.persistence) {
+    // mosquitto drops to user `mosquitto` when started as root: its database directory must be writable for it
+    fs.mkdirSync(data);
+    fs.chmodSync(data, 0o777);
+  }
   const conf = path.join(dir, 'mosquitto.conf');
   fs.writeFileSync(
     conf,
     [
       `listener ${port} 127.0.0.1`,
       'allow_anonymous true',
-      'persistence false',
+      ...(options.persistence ? ['persistence true', `persistence_location ${data}/`, 'autosave_interval 0'] : ['persistence false']),
       'log_dest stderr',
       'log_type error',
       'log_type warning',
@@ -91,5 +105,7 @@ export async function startMosquitto(options: { port?: number; config?: string[]
       await new Promise((r) => setTimeout(r, downMs));
       await up();
     },
+    down,
+    up,
   };
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fieldName, jsonPath, smartrestToFields } from '../../src/bridge/adapters';
 import { LoopBreaker, contentHash } from '../../src/bridge/loop';
 import { ENTRY_OVERHEAD, Outbox, type OutboxEntry } from '../../src/bridge/outbox';
+import { SLAB_BYTES, SlabPool } from '../../src/bridge/slabs';
 
 const entry = (i: number, extra: Partial<OutboxEntry> = {}): OutboxEntry => ({ topic: `t/${i}`, payload: Buffer.from(String(i)), qos: 1, retain: false, rule: 0, expires: 0, ...extra });
 
@@ -56,6 +57,46 @@ describe('bridge loop breaker', () => {
 });
 
 describe('bridge outbox', () => {
+  it('a churning drop-oldest outbox reuses its payload memory; copies stay intact until they leave', () => {
+    const o = new Outbox({ maxMessages: 1000, maxBytes: 200 * 1024, policy: 'drop-oldest', onDrop: (e) => o.done(e) });
+    const slabsSeen = new Set<ArrayBuffer>();
+    for (let i = 0; i < 20000; i++) {
+      const socketChunk = Buffer.alloc(4096, i % 251);
+      o.push(entry(i, { payload: socketChunk.subarray(100, 1100) }));
+    }
+    // walk what is left: each copy owns its bytes (not the 4 kB chunk) and still holds its own value
+    for (let e = o.shift(); e; e = o.shift()) {
+      slabsSeen.add(e.payload.buffer);
+      assert.equal(e.payload.length, 1000);
+      assert.equal(e.payload.buffer.byteLength, SLAB_BYTES);
+      assert.equal(e.payload[999], Number(e.topic.slice(2)) % 251);
+      o.done(e);
+    }
+    // 20,000 copies of 1 kB went through; the slabs in use are about the bound's worth, not 20 MB
+    assert.ok(slabsSeen.size <= Math.ceil((200 * 1024) / SLAB_BYTES) + 2, `${slabsSeen.size} slabs`);
+  });
+
+  it('slab pool: a slab returns only when every copy left, never one that held a handed-over QoS 0 copy', () => {
+    const pool = new SlabPool(4);
+    const q = SLAB_BYTES / 4;
+    const first = [1, 2, 3, 4].map((v) => pool.copy(Buffer.alloc(q, v))); // fills one slab
+    assert.ok(first.every((x) => x.slab === first[0].slab));
+    const next = pool.copy(Buffer.alloc(q, 5)); // does not fit: a new slab
+    assert.notEqual(next.slab, first[0].slab);
+    for (const x of first.slice(0, 3)) pool.release(x.slab!);
+    assert.equal(pool.freeCount, 0, 'one copy still lives');
+    assert.equal(first[3].payload[0], 4, 'and keeps its bytes');
+    pool.release(first[3].slab!);
+    assert.equal(pool.freeCount, 1, 'every copy left: reused');
+    for (let i = 0; i < 3; i++) pool.copy(Buffer.alloc(q, 6)); // fills the second slab
+    const reused = pool.copy(Buffer.alloc(q, 7));
+    assert.equal(reused.slab, first[0].slab, 'the free slab is taken again');
+    pool.release(next.slab!, true); // handed to a socket as QoS 0
+    for (let i = 0; i < 3; i++) pool.release(next.slab!);
+    assert.equal(pool.freeCount, 0, 'a slab that held a handed-over QoS 0 copy is left to the garbage collector');
+    assert.equal(pool.copy(Buffer.alloc(SLAB_BYTES, 6)).slab, undefined, 'large payloads get their own Buffer');
+  });
+
   it('drop-oldest keeps the newest within count and bytes, reporting drops', () => {
     const drops: string[] = [];
     const ob = new Outbox({ maxMessages: 3, maxBytes: 1e6, policy: 'drop-oldest', onDrop: (e, r) => drops.push(`${e.topic}:${r}`) });

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { normalizeField, parseTopic, publishTopic, subscriptionFilter } from '../../src/datacake/topics';
 import { canonicalText, parseValue, serializeValue } from '../../src/datacake/values';
-import { EchoWindow } from '../../src/datacake/echo';
+import { EchoMemory, accountKey, echoMemoryFor } from '../../src/datacake/echo';
 import { FieldRateLimiter } from '../../src/datacake/ratelimit';
 import { planWrites } from '../../src/datacake/writes';
 
@@ -26,6 +26,13 @@ describe('datacake topics', () => {
     assert.equal(parseTopic('dtck/p/d'), undefined);
     assert.equal(normalizeField(' relay '), 'RELAY');
     assert.throws(() => normalizeField('A B'));
+  });
+  it('refuses non-ASCII field names instead of upper-casing them into another field (#9)', () => {
+    // 'straße'.toUpperCase() is 'STRASSE', 'ﬁeld'.toUpperCase() is 'FIELD': both valid names of OTHER fields
+    for (const bad of ['straße', 'ﬁeld', 'Ärger', 'temp-1', 'ı']) assert.throws(() => normalizeField(bad), /not a Datacake field identifier/, bad);
+    assert.throws(() => subscriptionFilter('p', 'd', 'straße'), /not a Datacake field identifier/);
+    assert.throws(() => publishTopic({ productSlug: 'p', deviceId: 'd', field: 'straße' }), /not a Datacake field identifier/);
+    assert.equal(normalizeField('Temp_2'), 'TEMP_2');
   });
 });
 
@@ -61,8 +68,14 @@ describe('datacake values', () => {
     assert.throws(() => serializeValue(NaN), /finite/);
     assert.throws(() => serializeValue(undefined), /undefined/);
   });
-  it('round-trips every serializable value through parseValue', () => {
+  it('round-trips numbers, booleans, {lat, lng} and plain text through parseValue', () => {
     for (const v of [0, -1.25, 1e21, true, false, { lat: -33.9, lng: 151.2 }, 'text']) assert.deepEqual(parseValue(serializeValue(v)), v);
+  });
+  it('does NOT round-trip strings that look typed (README: use keep strings in the in-node) (#11)', () => {
+    assert.equal(parseValue(serializeValue('42')), 42);
+    assert.equal(parseValue(serializeValue('True')), true);
+    assert.equal(parseValue(serializeValue('')), null);
+    assert.deepEqual(parseValue(serializeValue('(1,2)')), { lat: 1, lng: 2 });
   });
   it('compares canonically', () => {
     assert.equal(canonicalText('True'), canonicalText('true'));
@@ -71,28 +84,78 @@ describe('datacake values', () => {
   });
 });
 
-describe('echo window', () => {
-  it('drops the same value for the same device+field within the window, and counts it', () => {
+describe('echo memory', () => {
+  const t = { productSlug: 'p', deviceId: 'd', field: 'T' };
+
+  it('recognises the echo of our own write until its window after completion, and only that value', () => {
     let now = 1000;
-    const w = new EchoWindow(5000, () => now);
-    const t = { productSlug: 'p', deviceId: 'd', field: 'T' };
-    w.received(t, '21.5');
-    assert.equal(w.isEcho(t, '21.5'), true);
-    assert.equal(w.isEcho(t, '21.6'), false);
-    assert.equal(w.isEcho({ ...t, deviceId: 'other' }, '21.5'), false);
+    const m = new EchoMemory(() => now);
+    assert.equal(m.isOwnEcho(t, '1'), false, 'a value we never wrote is not an echo');
+    const settled = m.wrote(t, '1', 5000);
+    now += 60_000;
+    assert.equal(m.isOwnEcho(t, '1'), true, 'still under way (offline queue): its echo is still expected');
+    settled(true);
     now += 4999;
-    assert.equal(w.isEcho(t, '21.5'), true);
+    assert.equal(m.isOwnEcho(t, '1'), true);
+    assert.equal(m.isOwnEcho(t, '2'), false);
+    assert.equal(m.isOwnEcho({ ...t, deviceId: 'other' }, '1'), false);
     now += 2;
-    assert.equal(w.isEcho(t, '21.5'), false);
-    assert.equal(w.dropped, 2);
-    w.prune();
-    assert.equal(w.size, 0);
+    assert.equal(m.isOwnEcho(t, '1'), false);
+    m.prune();
+    assert.equal(m.size, 0);
   });
-  it('is off with a window of 0', () => {
-    const w = new EchoWindow(0);
-    const t = { productSlug: 'p', deviceId: 'd', field: 'T' };
-    w.received(t, '1');
-    assert.equal(w.isEcho(t, '1'), false);
+
+  it('forgets a write that failed; window 0 remembers nothing', () => {
+    const m = new EchoMemory();
+    m.wrote(t, '1', 5000)(false);
+    assert.equal(m.isOwnEcho(t, '1'), false);
+    m.wrote(t, '1', 0)(true);
+    assert.equal(m.isOwnEcho(t, '1'), false);
+  });
+
+  it('drops only the write-back carried by the marked echo message, never another message with the same value (#5)', () => {
+    let now = 0;
+    const m = new EchoMemory(() => now);
+    m.wrote(t, 'true', 5000)(true);
+    assert.equal(m.isOwnEcho(t, 'true'), true);
+    m.markMessage('echo-msg', t, 'true');
+    now += 700;
+    assert.equal(m.isWriteBack('flow-msg', t, 'true'), false, 'a later write of the flow');
+    assert.equal(m.isWriteBack('echo-msg', { ...t, field: 'OTHER' }, 'true'), false, 'another field');
+    assert.equal(m.isWriteBack('echo-msg', t, 'false'), false, 'another value');
+    assert.equal(m.isWriteBack(undefined, t, 'true'), false);
+    now += 3_600_000; // a delay of any length (#8)
+    assert.equal(m.isWriteBack('echo-msg', t, 'true'), true);
+    assert.equal(m.dropped, 1);
+  });
+
+  it('bounds the remembered echo messages (oldest out) and writes per field', () => {
+    const m = new EchoMemory(Date.now, 3);
+    for (let i = 0; i < 5; i++) m.markMessage(`m${i}`, t, '1');
+    assert.equal(m.messageCount, 3);
+    assert.equal(m.isWriteBack('m0', t, '1'), false);
+    assert.equal(m.isWriteBack('m4', t, '1'), true);
+    for (let i = 0; i < 100; i++) m.wrote(t, String(i), 5000);
+    assert.equal(m.isOwnEcho(t, '0'), false, 'only the newest writes of a field are kept');
+    assert.equal(m.isOwnEcho(t, '99'), true);
+  });
+
+  it('is shared per account (server + token) and freed by the last user (#8)', () => {
+    const a = echoMemoryFor(accountKey('mqtt.datacake.co:8883', 'tok'));
+    const b = echoMemoryFor(accountKey('mqtt.datacake.co:8883', 'tok'));
+    const other = echoMemoryFor(accountKey('mqtt.datacake.co:8883', 'other-token'));
+    assert.equal(a.memory, b.memory);
+    assert.notEqual(a.memory, other.memory);
+    assert.ok(!accountKey('h', 'secret-token').includes('secret-token'));
+    a.memory.wrote(t, '1', 5000);
+    a.release();
+    a.release(); // twice does not free it for b
+    assert.equal(b.memory.isOwnEcho(t, '1'), true);
+    b.release();
+    other.release();
+    const fresh = echoMemoryFor(accountKey('mqtt.datacake.co:8883', 'tok'));
+    assert.equal(fresh.memory.isOwnEcho(t, '1'), false);
+    fresh.release();
   });
 });
 
@@ -113,6 +176,25 @@ describe('field rate limiter', () => {
     l.close();
     assert.equal(await waiting, 'closed');
     assert.equal(await l.submit('A', '3'), 'closed');
+  });
+  it('keeps one write under way and one waiting per field: no burst when the writes complete late (#7)', async () => {
+    const written: string[] = [];
+    const releases: (() => void)[] = [];
+    // writes that do not complete (offline) until released
+    const l = new FieldRateLimiter<string>(20, (_key, item) => new Promise<void>((resolve) => (written.push(item), releases.push(resolve))));
+    const results = [l.submit('A', '1')];
+    for (let i = 2; i <= 10; i++) {
+      results.push(l.submit('A', String(i)));
+      await new Promise((r) => setTimeout(r, 30)); // longer than the interval
+    }
+    assert.deepEqual(written, ['1'], 'nothing more goes out while the first is under way');
+    assert.equal(l.waiting, 1);
+    releases.shift()!();
+    while (written.length < 2) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(written, ['1', '10'], 'then only the newest');
+    releases.shift()!();
+    assert.deepEqual(await Promise.all(results), ['sent', ...Array(8).fill('superseded'), 'sent']);
+    l.close();
   });
   it('passes write failures on', async () => {
     const l = new FieldRateLimiter<string>(0, async () => {

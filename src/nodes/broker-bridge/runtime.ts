@@ -8,7 +8,7 @@ import path from 'node:path';
 import os from 'node:os';
 import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
-import { BridgeEngine } from '../../bridge/engine';
+import { BRIDGE_DEFAULTS, BridgeEngine } from '../../bridge/engine';
 import { compileRules, preview, type LookupTables, type RuleConfig, type Side } from '../../bridge/rules';
 import type { StatusLike } from '../../mqtt/connection';
 import { errorText, shortText } from '../shared/errors';
@@ -64,14 +64,14 @@ export = function register(RED: NodeAPI): void {
         source: source.connection,
         target: target.connection,
         outbox: {
-          maxMessages: Math.max(1, num(config.outboxMessages, 10000)),
-          maxBytes: Math.max(1, num(config.outboxKB, 10240)) * 1024,
-          policy: config.outboxPolicy ?? 'stop-consuming',
+          maxMessages: Math.max(1, num(config.outboxMessages, BRIDGE_DEFAULTS.outboxMessages)),
+          maxBytes: Math.max(1, num(config.outboxKB, BRIDGE_DEFAULTS.outboxKB)) * 1024,
+          policy: config.outboxPolicy ?? BRIDGE_DEFAULTS.policy,
           ttlMs: num(config.ttl, 0) * 1000,
           file: config.persist ? path.join(dir, 'broker-bridge', node.id.replace(/[^A-Za-z0-9_.-]/g, '_')) : undefined,
         },
-        maxInflight: Math.max(1, num(config.maxInflight, 1000)),
-        drainRate: Math.max(0, num(config.drainRate, 5000)),
+        maxInflight: Math.max(1, num(config.maxInflight, BRIDGE_DEFAULTS.maxInflight)),
+        drainRate: Math.max(0, num(config.drainRate, BRIDGE_DEFAULTS.drainRate)),
         loopWindowMs: num(config.loopWindow, 10) * 1000,
         sampleEvery: Math.max(0, num(config.sampleEvery, 0)),
         onSample: (payload) => node.send({ topic: 'sample', payload }),

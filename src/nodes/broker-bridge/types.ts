@@ -20,7 +20,7 @@ export interface BrokerBridgeConfig extends NodeDef {
   ttl?: number | string;
   /** Keep the outbox in a journal under the user dir (`broker-bridge/<node id>.*.jsonl`). */
   persist?: boolean;
-  /** Outbox drain rate after a reconnect (messages/s; 0 = unlimited). */
+  /** Pace of the backlog after a target outage (messages/s; 0 = unlimited); live traffic is never paced. */
   drainRate?: number | string;
   maxInflight?: number | string;
   /** Echo window (s) of the loop breaker (bidirectional rules only). */

@@ -5,7 +5,7 @@
  */
 import type { NodeAPI } from 'node-red';
 import type { Request, Response } from 'express';
-import { EchoWindow } from '../../datacake/echo';
+import { accountKey, echoMemoryFor } from '../../datacake/echo';
 import { DEFAULT_API_URL, GraphqlError, listDevices, listWorkspaces } from '../../datacake/graphql';
 import { parseTopic } from '../../datacake/topics';
 import { canonicalText } from '../../datacake/values';
@@ -30,7 +30,10 @@ function brokerUrl(config: Pick<DatacakeBrokerConfig, 'host' | 'port' | 'protoco
   return `${protocol}://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}${path}`;
 }
 
-/** An API URL from the editor: https anywhere, plain http only to this machine (a local stand-in). */
+/**
+ * An API URL the token may be sent to, from the editor or the deployed node alike: https anywhere, plain http
+ * only to this machine (a local stand-in).
+ */
 function checkApiUrl(text: string): string {
   let u: URL;
   try {
@@ -50,7 +53,11 @@ export = function register(RED: NodeAPI): void {
     const token = (node.credentials?.token ?? '').trim();
     node.apiUrl = (config.apiUrl || DEFAULT_API_URL).trim();
     const windowS = config.echoWindow === undefined || config.echoWindow === '' ? 5 : Number(config.echoWindow);
-    node.echo = new EchoWindow(Number.isFinite(windowS) && windowS > 0 ? windowS * 1000 : 0);
+    node.echoWindowMs = Number.isFinite(windowS) && windowS > 0 ? windowS * 1000 : 0;
+    const url = brokerUrl(config);
+    // One echo memory per Datacake account (server + token), shared with other broker nodes of the account.
+    const echo = echoMemoryFor(accountKey(url.replace(/^\w+:\/\//, ''), token));
+    node.echo = echo.memory;
     const queueSize = Number(config.queueSize) > 0 ? Math.floor(Number(config.queueSize)) : 1000;
     const users = new Map<string, ConnectionUser>();
     let lastWarning = '';
@@ -63,7 +70,7 @@ export = function register(RED: NodeAPI): void {
     {
       const clientId = (config.clientId || '').trim() || `dtck-nr-${RED.util.generateId().slice(0, 12)}`;
       const connection = new MqttConnection({
-        url: brokerUrl(config),
+        url,
         clientId,
         username: token,
         password: token,
@@ -72,6 +79,8 @@ export = function register(RED: NodeAPI): void {
         protocolVersion: 4, // Datacake's broker is (very probably) mosquitto with MQTT 3.1.1 semantics
         tls: config.protocol === 'mqtts' || config.protocol === 'wss' || !config.protocol ? { rejectUnauthorized: config.verifyCert !== false } : undefined,
         retryRefused: (code) => code !== 4 && code !== 5,
+        // Not retried until redeploy: a write that waits for that would wait for ever, so it fails at once.
+        failWhenRefused: true,
         describeRefusal,
         queueLimit: { messages: queueSize, bytes: queueSize * 4096 },
       });
@@ -117,8 +126,8 @@ export = function register(RED: NodeAPI): void {
       return node.connection.subscribe(filter, qos, (topic, payload) => {
         const raw = payload.toString('utf8');
         const target = parseTopic(topic);
-        if (target && target.prefix === 'dtck') node.echo.received(target, canonicalText(raw));
-        handler(topic, raw, target);
+        const ownEcho = !!target && target.prefix === 'dtck' && node.echoWindowMs > 0 && node.echo.isOwnEcho(target, canonicalText(raw));
+        handler(topic, raw, target, ownEcho);
       });
     };
 
@@ -127,12 +136,24 @@ export = function register(RED: NodeAPI): void {
       return node.connection.publish(topic, text, { qos: options.qos ?? 0, retain: false, ...(options.owner ? { owner: options.owner } : {}) }); // retain is always off for dtck-pub
     };
 
+    node.write = (w, options) => {
+      // Remembered before it is handed over (its echo may come before the PUBACK), forgotten if it fails.
+      const settled = node.echo.wrote(w.target, w.canonical, node.echoWindowMs);
+      return node.publish(w.topic, w.text, options).then(
+        () => settled(true),
+        (err: unknown) => {
+          settled(false);
+          throw err;
+        },
+      );
+    };
+
     node.on('close', (_removed: boolean, done: () => void) => {
       const connection = node.connection;
       node.connection = undefined;
       for (const t of refreshTimers) clearTimeout(t);
       refreshTimers.clear();
-      node.echo.clear();
+      echo.release();
       for (const user of users.values()) user.status({});
       users.clear();
       (connection ? connection.close() : Promise.resolve()).catch(() => undefined).finally(() => done());
@@ -154,11 +175,12 @@ export = function register(RED: NodeAPI): void {
     const storedUrl = deployed?.apiUrl || DEFAULT_API_URL;
     const bodyUrl = typeof body.apiUrl === 'string' && body.apiUrl.trim() ? checkApiUrl(body.apiUrl.trim()) : undefined;
     const bodyToken = typeof body.token === 'string' && body.token.trim() && body.token !== '__PWRD__' ? body.token.trim() : undefined;
-    if (bodyToken) return { token: bodyToken, url: bodyUrl ?? storedUrl };
+    // The deployed URL is checked like one from the editor: an http:// URL to another host never gets a token.
+    if (bodyToken) return { token: bodyToken, url: bodyUrl ?? checkApiUrl(storedUrl) };
     const stored = (RED.nodes.getCredentials(id) as DatacakeBrokerCredentials | undefined)?.token || deployed?.credentials?.token;
     if (!stored) throw new GraphqlError('no token: enter the token in the Datacake broker node (or deploy it)', 400);
     if (bodyUrl && bodyUrl !== storedUrl) throw new GraphqlError('the API URL was changed: deploy the broker node or enter the token again', 400);
-    return { token: stored, url: storedUrl };
+    return { token: stored, url: checkApiUrl(storedUrl) };
   }
 
   function answer(res: Response, work: () => Promise<unknown>): void {

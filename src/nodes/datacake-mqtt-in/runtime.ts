@@ -1,7 +1,8 @@
 /**
  * `datacake-mqtt-in`: subscribes `dtck/<product>/<device|+>/<FIELD|+>` on the shared connection of its
- * `datacake-broker` and emits typed values. Every received value also goes into the config node's echo window,
- * which is what lets a `datacake-mqtt-out` wired after this node drop the write-back instead of looping.
+ * `datacake-broker` and emits typed values (or the text, with *keep strings*). A value that is the echo of one of
+ * our own writes gets its message's `_msgid` marked in the account's echo memory, which is what lets a
+ * `datacake-mqtt-out` reached by that message drop the write-back instead of looping (src/datacake/echo.ts).
  */
 import type { Node, NodeAPI, NodeMessageInFlow } from 'node-red';
 import { subscriptionFilter, targetKey } from '../../datacake/topics';
@@ -40,16 +41,17 @@ export = function register(RED: NodeAPI): void {
     if (broker && filter) {
       broker.register(node);
       broker
-        .subscribeFields(filter, qos, (topic, raw, target) => {
+        .subscribeFields(filter, qos, (topic, raw, target, ownEcho) => {
           if (!target) return;
           const datacake = { productSlug: target.productSlug, deviceId: target.deviceId, field: target.field };
+          const canonical = config.changeOnly || ownEcho ? canonicalText(raw) : '';
           if (config.changeOnly) {
             const key = targetKey(datacake);
-            const canonical = canonicalText(raw);
             if (last.get(key) === canonical) return;
             last.set(key, canonical);
           }
-          const msg: DatacakeInOutput = { payload: parseValue(raw), raw, topic, datacake };
+          const msg: DatacakeInOutput & { _msgid: string } = { _msgid: RED.util.generateId(), payload: config.keepStrings ? raw : parseValue(raw), raw, topic, datacake };
+          if (ownEcho) broker.echo.markMessage(msg._msgid, datacake, canonical);
           node.send(msg as unknown as NodeMessageInFlow);
         })
         .then(

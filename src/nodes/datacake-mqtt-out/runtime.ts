@@ -1,9 +1,10 @@
 /**
  * `datacake-mqtt-out`: writes values to `dtck-pub/<product>/<device>/<FIELD>` on the shared connection.
  * Per input message: validate everything first (all-or-nothing, done(err) on a bad value or target), then per
- * field: echo check (drop + count a value just received from Datacake for the same device+field), rate limit
- * (latest wins), optional change-only, publish (QoS 1: done() after PUBACK; offline: bounded queue, overflow is
- * done(err)). Retain is always off.
+ * field: echo check (drop + count a write that carries the echo of our own write back to the same field, see
+ * src/datacake/echo.ts), rate limit (one write under way and one waiting per field, the latest wins), optional
+ * change-only, publish (QoS 1: done() after PUBACK; offline: bounded queue, overflow is done(err); a refused
+ * token: done(err) at once). Retain is always off.
  */
 import type { Node, NodeAPI, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { FieldRateLimiter } from '../../datacake/ratelimit';
@@ -47,7 +48,7 @@ export = function register(RED: NodeAPI): void {
       if (offline) counts.queued++;
       render();
       try {
-        await broker.publish(write.topic, write.text, { qos, owner: node.id });
+        await broker.write(write, { qos, owner: node.id });
         counts.sent++;
       } catch (err) {
         if (previous === undefined) lastWritten.delete(key);
@@ -67,8 +68,7 @@ export = function register(RED: NodeAPI): void {
       if (counts.queued) parts.push(`${counts.queued} waiting`);
       if (counts.echo) parts.push(`${counts.echo} echo${counts.echo === 1 ? '' : 'es'} dropped`);
       if (counts.skipped) parts.push(`${counts.skipped} unchanged`);
-      const base = connectionStatus.text ? (connectionStatus.text.includes(':common.') ? RED._(connectionStatus.text) : connectionStatus.text) : '';
-      const text = [base, parts.join(', ')].filter(Boolean).join(' · ');
+      const text = [connectionStatus.text ?? '', parts.join(', ')].filter(Boolean).join(' · ');
       if (!connectionStatus.fill && !text) return node.status({});
       node.status({ fill: connectionStatus.fill, shape: connectionStatus.shape, text } as NodeStatus);
     }
@@ -99,7 +99,7 @@ export = function register(RED: NodeAPI): void {
       }
       const pending: Promise<unknown>[] = [];
       for (const w of writes) {
-        if (broker!.echo.isEcho(w.target, w.canonical)) {
+        if (broker!.echoWindowMs > 0 && broker!.echo.isWriteBack(inMsg._msgid, w.target, w.canonical)) {
           counts.echo++;
           continue;
         }
