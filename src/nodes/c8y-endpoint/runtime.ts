@@ -12,6 +12,9 @@
  * - The status shows the devices online (live connections) and the monitored devices that are unavailable.
  * - Limits (login brake, outbound queue, drain and CONNECT timeouts) come from `c8yEndpoint` in settings.js, as
  *   core's MQTT nodes take `mqttReconnectTime`; the defaults are documented in the README.
+ * - State `redis` (issue 17): the store is a RedisStore (URL, credentials, tls-config, key prefix) instead of the
+ *   files; ioredis is loaded only then. The status says when Redis is unreachable (writes wait and are applied
+ *   when it is back). So far only open operations and their id sequence live in Redis; see the README.
  * - Refused logins are counted in the status and summed up in the log at most once a minute (user name and
  *   address, never a password).
  */
@@ -23,6 +26,8 @@ import { DeviceRegistry, parseStaticDevices } from '../../endpoint/registry';
 import { Inventory } from '../../endpoint/inventory';
 import { EndpointServer, type ClientCounts, type EndpointOptions, type LoginRefusal } from '../../endpoint/server';
 import { FileStore } from '../../endpoint/store-file';
+import type { EndpointStore } from '../../endpoint/store';
+import type { RedisStore, RedisStoreState } from '../../endpoint/store-redis';
 import { errorText, shortText } from '../shared/errors';
 import type { C8yEndpointConfig, C8yEndpointCredentials, C8yEndpointNode, EndpointUser } from './types';
 
@@ -74,7 +79,10 @@ export = function register(RED: NodeAPI): void {
     const base = config.registryFile ? path.resolve(userDir, config.registryFile) : path.join(userDir, 'c8y-endpoint', `${node.id}-devices.json`);
     const prefix = base.replace(/(\.json)?$/, '').replace(/-devices$/, '');
     const inventoryFile = prefix + '-inventory.json';
-    let store: FileStore | undefined;
+    let store: EndpointStore | undefined;
+    const redisMode = config.state === 'redis';
+    /** Set while the Redis connection is lost (status says so). */
+    let redisDown = false;
     let statusTimer: NodeJS.Timeout | undefined;
 
     function setStatus(s: NodeStatus) {
@@ -90,9 +98,9 @@ export = function register(RED: NodeAPI): void {
       const { online, unavailable } = server.onlineCounts();
       const refused = server.loginStats().refused;
       setStatus({
-        fill: 'green',
+        fill: redisDown ? 'yellow' : 'green',
         shape: 'dot',
-        text: `${host}:${ports} · ${online} online${unavailable ? ` · ${unavailable} unavailable` : ''}${c.bootstrap ? ` · ${c.bootstrap} registering` : ''}${refused ? ` · ${refused} refused` : ''}`,
+        text: `${redisDown ? 'Redis unreachable, reconnecting · ' : ''}${host}:${ports} · ${online} online${unavailable ? ` · ${unavailable} unavailable` : ''}${c.bootstrap ? ` · ${c.bootstrap} registering` : ''}${refused ? ` · ${refused} refused` : ''}`,
       });
     }
 
@@ -130,6 +138,31 @@ export = function register(RED: NodeAPI): void {
       redrawSoon();
     }
 
+    /** The Redis store of state `redis`; its connection state drives the status. */
+    async function openRedis(creds: C8yEndpointCredentials): Promise<RedisStore> {
+      const url = (config.redisUrl || '').trim();
+      if (!url) throw new Error('state is Redis but no Redis URL is set');
+      let tls: Record<string, unknown> | undefined;
+      if (config.redisTls) {
+        const tlsNode = RED.nodes.getNode(config.redisTls) as unknown as { addTLSOptions(o: Record<string, unknown>): void } | null;
+        if (!tlsNode) throw new Error('the Redis TLS configuration node is missing');
+        tls = {};
+        tlsNode.addTLSOptions(tls);
+      }
+      // Loaded here, not at the top: the default file mode loads no Redis library.
+      const { RedisStore } = require('../../endpoint/store-redis') as typeof import('../../endpoint/store-redis');
+      const st = await RedisStore.open({ url, prefix: (config.redisPrefix || 'c8y-endpoint').trim(), username: creds.redisUser || undefined, password: creds.redisPassword || undefined, tls });
+      st.on('state', (state: RedisStoreState) => {
+        const down = state === 'connecting';
+        if (down === redisDown) return;
+        redisDown = down;
+        if (down) node.warn('endpoint: Redis connection lost; reconnecting (writes wait until it is back)');
+        else node.log('endpoint: Redis connection back');
+        listening();
+      });
+      return st;
+    }
+
     async function start(): Promise<void> {
       if (server || starting || closed) return;
       if (NODE_MAJOR < 20) {
@@ -160,7 +193,7 @@ export = function register(RED: NodeAPI): void {
           const service = config.serviceUser && creds.servicePassword ? { username: config.serviceUser.trim(), password: creds.servicePassword } : null;
           const bootstrap = creds.bootstrapPassword ? { username: (config.bootstrapUser || 'devicebootstrap').trim(), password: creds.bootstrapPassword } : null;
           // A fresh store per start: the previous one was closed (flushed) by stop().
-          store = new FileStore(prefix);
+          store = redisMode ? await openRedis(creds) : new FileStore(prefix);
           s = await EndpointServer.start({
             store,
             ...endpointSettings((RED.settings as unknown as { c8yEndpoint?: unknown }).c8yEndpoint),
@@ -242,6 +275,7 @@ export = function register(RED: NodeAPI): void {
       }
       const st = store;
       store = undefined;
+      redisDown = false;
       await st?.close().catch((err: Error) => node.warn(`endpoint: cannot save operations: ${errorText(err)}`));
     }
 
@@ -290,6 +324,8 @@ export = function register(RED: NodeAPI): void {
       bootstrapPassword: { type: 'password' },
       servicePassword: { type: 'password' },
       devices: { type: 'password' },
+      redisUser: { type: 'text' },
+      redisPassword: { type: 'password' },
     },
   });
 };
