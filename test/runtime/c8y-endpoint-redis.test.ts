@@ -133,6 +133,20 @@ describe('c8y-endpoint: state in Redis', { skip }, () => {
     await until(async () => (await redis.command('HLEN', 'restart17:operations')) === ':1', 10_000, 'the operation reached Redis');
   });
 
+  it('an endpoint deployed while Redis is down says so and starts once Redis is back', async () => {
+    await newRuntime();
+    await redis.down();
+    try {
+      const t = await deploy({ redisPrefix: 'late17' });
+      await until(() => t.statuses.some((s) => /cannot reach Redis/.test(s.text ?? '')), 30_000, 'error status');
+      assert.equal(t.node.server(), undefined);
+      await redis.up();
+      await until(() => t.node.server()?.addresses.mqtt === port, 30_000, 'endpoint listening after Redis is back');
+    } finally {
+      await redis.up().catch(() => undefined);
+    }
+  });
+
   it('bad Redis settings give a clear error in the status, and a password is never in it', async () => {
     await newRuntime();
     const bad = await freePort();
@@ -145,7 +159,10 @@ describe('c8y-endpoint: state in Redis', { skip }, () => {
     assert.ok(texts().every((s) => !s.includes('hunter2')), JSON.stringify(texts()));
     assert.equal(ep.server(), undefined);
     await helper.unload();
-    const t2 = await deploy({ redisUrl: '', redisPrefix: 'x' });
-    await until(() => t2.statuses.some((s) => /no Redis URL/.test(s.text ?? '')), 10_000, 'missing URL status');
+    await deploy({ redisUrl: '', redisPrefix: 'x' });
+    // This error comes before the test can watch the status: the log has it (node.error of the endpoint).
+    const logged = () => helper.log().args.map((a: any[]) => String(a[0]?.msg));
+    await until(() => logged().some((m: string) => /endpoint: state is Redis but no Redis URL is set/.test(m)), 10_000, 'missing URL error');
+    assert.ok(logged().every((m: string) => !m.includes('hunter2')), 'no password in the log');
   });
 });

@@ -11,6 +11,7 @@ import { RedisStore, safeUrl, type RedisStoreState } from '../../src/endpoint/st
 import { redisAvailable, startRedis, type RedisServer } from '../support/redis';
 import { storeContract } from '../support/store-contract';
 import { freePort } from '../support/broker';
+import { DeviceRegistry } from '../../src/endpoint/registry';
 
 const skip = redisAvailable() ? false : 'redis-server is not installed';
 
@@ -65,6 +66,30 @@ describe('RedisStore', { skip }, () => {
       return true;
     });
     assert.equal(safeUrl('redis://:pw@h:1/0'), 'redis://:***@h:1/0');
+  });
+
+  it('device credentials of registrations are shared through Redis as salted hashes, never the password', async () => {
+    const a = await RedisStore.open({ url: redis.url, prefix: 'reg' });
+    const ra = await DeviceRegistry.load(a);
+    const { username, password } = await ra.issue('dev-1');
+    await ra.set('typed', 'typed-pw', 'static');
+    const raw = await redis.command('HGET', 'reg:devices', 'dev-1');
+    assert.match(raw, /^\$\d+$/, 'the record exists');
+    const full = JSON.stringify([...(await a.load('devices')).values()]);
+    assert.doesNotMatch(full, new RegExp(password));
+    assert.match(full, /"hash":"[A-Za-z0-9+/=]{40,}"/);
+    // Another instance (another registry on the same Redis and prefix) lets the device log in.
+    const b = await RedisStore.open({ url: redis.url, prefix: 'reg' });
+    const rb = await DeviceRegistry.load(b);
+    assert.equal((await rb.verify(username, password))?.deviceId, 'dev-1');
+    assert.equal(await rb.verify(username, 'wrong'), undefined);
+    assert.equal(rb.has('typed'), false, 'static entries stay with the instance whose editor holds them');
+    // A removal reaches Redis too.
+    ra.remove('dev-1');
+    await a.flush();
+    assert.equal((await DeviceRegistry.load(b)).has('dev-1'), false);
+    await a.close();
+    await b.close();
   });
 
   it('refuses a field that is not JSON instead of starting with half the data', async () => {

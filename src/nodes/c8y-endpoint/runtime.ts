@@ -14,7 +14,8 @@
  *   core's MQTT nodes take `mqttReconnectTime`; the defaults are documented in the README.
  * - State `redis` (issue 17): the store is a RedisStore (URL, credentials, tls-config, key prefix) instead of the
  *   files; ioredis is loaded only then. The status says when Redis is unreachable (writes wait and are applied
- *   when it is back). So far only open operations and their id sequence live in Redis; see the README.
+ *   when it is back). So far open operations, their id sequence and registered devices' credentials (hashes) live
+ *   in Redis, read at start (active/standby, not yet several live instances); see the README.
  * - Refused logins are counted in the status and summed up in the log at most once a minute (user name and
  *   address, never a password).
  */
@@ -178,7 +179,10 @@ export = function register(RED: NodeAPI): void {
         let s: EndpointServer | undefined;
         try {
           const creds = (node.credentials ?? {}) as C8yEndpointCredentials;
-          const registry = new DeviceRegistry(base);
+          // A fresh store per start: the previous one was closed (flushed) by stop().
+          store = redisMode ? await openRedis(creds) : new FileStore(prefix);
+          const registry = redisMode ? await DeviceRegistry.load(store) : new DeviceRegistry(base);
+          registry.onStoreError = (err) => node.warn(`endpoint: device credentials are not saved: ${errorText(err)}`);
           for (const d of parseStaticDevices(creds.devices)) await registry.set(d.deviceId, d.password, 'static');
           let tlsOptions: TlsOptions | undefined;
           if (config.usetls) {
@@ -192,8 +196,6 @@ export = function register(RED: NodeAPI): void {
           }
           const service = config.serviceUser && creds.servicePassword ? { username: config.serviceUser.trim(), password: creds.servicePassword } : null;
           const bootstrap = creds.bootstrapPassword ? { username: (config.bootstrapUser || 'devicebootstrap').trim(), password: creds.bootstrapPassword } : null;
-          // A fresh store per start: the previous one was closed (flushed) by stop().
-          store = redisMode ? await openRedis(creds) : new FileStore(prefix);
           s = await EndpointServer.start({
             store,
             ...endpointSettings((RED.settings as unknown as { c8yEndpoint?: unknown }).c8yEndpoint),
@@ -242,8 +244,8 @@ export = function register(RED: NodeAPI): void {
           if (text !== lastStartError) node.error(`endpoint: ${text}`);
           lastStartError = text;
           setStatus({ fill: 'red', shape: 'ring', text: shortText(text) });
-          // Only a busy port can get better by itself; a configuration error waits for the next deploy.
-          if (!closed && users.size > 0 && /cannot listen/.test(text)) {
+          // Only a busy port or an unreachable Redis can get better by itself; a configuration error waits for the next deploy.
+          if (!closed && users.size > 0 && /cannot listen|cannot reach Redis/.test(text)) {
             retryTimer = setTimeout(() => {
               retryTimer = undefined;
               void start();
