@@ -173,6 +173,22 @@ export class RedisStore extends EventEmitter implements EndpointStore {
     });
   }
 
+  /**
+   * Take or renew the lease `name` for `owner` for `ttlMs` (one Lua script, atomic): true while `owner` holds it.
+   * The endpoint uses it so that one instance serves devices at a time (active/standby, see the README).
+   */
+  async lease(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    if (this.closed) return false;
+    const r = await this.track(this.client.eval(LEASE_LUA, 1, `${this.prefix}:lease:${name}`, owner, String(ttlMs)));
+    return r === 1;
+  }
+
+  /** Give the lease up (only when `owner` holds it), so that a standby instance takes over at once. */
+  async release(name: string, owner: string): Promise<void> {
+    if (this.closed) return;
+    await this.track(this.client.eval(RELEASE_LUA, 1, `${this.prefix}:lease:${name}`, owner));
+  }
+
   /** Every write made before it is acknowledged by Redis (failed writes were reported to their callers). */
   async flush(): Promise<void> {
     await Promise.allSettled([...this.inFlight]);
@@ -207,6 +223,12 @@ export class RedisStore extends EventEmitter implements EndpointStore {
     this.emit('state', s);
   }
 }
+
+const LEASE_LUA = `local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0`;
+const RELEASE_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 /** The URL without its password, for messages and logs. */
 export function safeUrl(url: string): string {

@@ -17,6 +17,7 @@ import endpointNode = require('../../src/nodes/c8y-endpoint/runtime');
 import inNode = require('../../src/nodes/c8y-endpoint-in/runtime');
 import outNode = require('../../src/nodes/c8y-endpoint-out/runtime');
 import type { C8yEndpointNode } from '../../src/nodes/c8y-endpoint/types';
+import { RedisStore } from '../../src/endpoint/store-redis';
 import type { C8yEndpointOutOutput } from '../../src/nodes/c8y-endpoint-out/types';
 
 const skip = redisAvailable() ? false : 'redis-server is not installed';
@@ -40,11 +41,12 @@ function flow(ep: Record<string, unknown> = {}) {
 }
 
 /** A fresh Node-RED runtime on a new user dir: another instance (machine) as far as files go. */
-async function newRuntime() {
+async function newRuntime(leaseMs = 1500) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'c8y-endpoint-redis-'));
   dirs.push(dir);
   await new Promise<void>((resolve) => helper.stopServer(() => resolve()));
-  helper.settings({ userDir: dir });
+  // A short lease, so that a standby takes over within seconds in the tests (default 15 s).
+  helper.settings({ userDir: dir, c8yEndpoint: { leaseMs } } as never);
   await new Promise<void>((resolve) => helper.startServer(() => resolve()));
   return dir;
 }
@@ -119,8 +121,33 @@ describe('c8y-endpoint: state in Redis', { skip }, () => {
     await until(async () => (await redis.command('HLEN', 'test17:operations')) === ':2', 10_000, 'the finished operation leaves Redis');
   });
 
-  it('a Redis restart shows in the status and loses no operation created meanwhile', async () => {
+  it('one active instance per prefix: a standby waits while another holds the lease, takes over when it is freed, and stops serving when it loses it', async () => {
     await newRuntime();
+    // The test process plays instance A holding the lease.
+    const a = await RedisStore.open({ url: redis.url, prefix: 'lease17' });
+    try {
+      assert.equal(await a.lease('active', 'instance-A', 60_000), true);
+      const t = await deploy({ redisPrefix: 'lease17' });
+      await until(() => t.statuses.some((s) => /standby: another instance is active/.test(s.text ?? '')), 10_000, 'standby status');
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(t.node.server(), undefined, 'a standby does not listen');
+      await a.release('active', 'instance-A');
+      await until(() => t.node.server()?.addresses.mqtt === port, 10_000, 'the standby takes over');
+      assert.equal(await a.lease('active', 'instance-A', 60_000), false, 'A cannot take it back while B renews it');
+      // Someone else takes the lease (B's renewals were lost, say): B stops serving devices.
+      assert.equal(await redis.command('SET', 'lease17:lease:active', 'instance-C'), '+OK');
+      await until(() => t.node.server() === undefined, 10_000, 'B stops serving');
+      await until(() => /standby/.test(t.statuses.at(-1)?.text ?? ''), 10_000, 'B back to standby');
+      await redis.command('DEL', 'lease17:lease:active');
+      await until(() => t.node.server()?.addresses.mqtt === port, 10_000, 'B serves again');
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('a Redis restart shows in the status and loses no operation created meanwhile', async () => {
+    // A lease longer than the outage: a shorter one would (rightly) stop serving, see the lease test.
+    await newRuntime(60_000);
     const t = await deploy({ redisPrefix: 'restart17' });
     await until(() => t.node.server()?.addresses.mqtt === port, 10_000, 'endpoint listening');
     await redis.down(true);

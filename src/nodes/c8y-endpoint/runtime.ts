@@ -27,6 +27,7 @@ import { DeviceRegistry, parseStaticDevices } from '../../endpoint/registry';
 import { Inventory } from '../../endpoint/inventory';
 import { EndpointServer, type ClientCounts, type EndpointOptions, type LoginRefusal } from '../../endpoint/server';
 import { FileStore } from '../../endpoint/store-file';
+import { Lease } from '../../endpoint/lease';
 import type { EndpointStore } from '../../endpoint/store';
 import type { RedisStore, RedisStoreState } from '../../endpoint/store-redis';
 import { errorText, shortText } from '../shared/errors';
@@ -38,6 +39,12 @@ const IDLE_STOP_MS = 1000;
 const STATUS_THROTTLE_MS = 1000;
 /** Refused logins and overflows are summed up in the log at most this often. */
 const LOG_EVERY_MS = 60_000;
+
+/** Lease of the active instance in Redis mode (`c8yEndpoint.leaseMs` in settings.js overrides it). */
+const LEASE_MS = 15_000;
+
+/** Thrown by start() in Redis mode while another instance holds the lease: not an error, a standby. */
+class StandbyError extends Error {}
 
 /** `c8yEndpoint` in settings.js: limits for every endpoint of this Node-RED. */
 type EndpointSettings = Pick<EndpointOptions, 'brake' | 'limits' | 'connectTimeoutMs'>;
@@ -84,6 +91,10 @@ export = function register(RED: NodeAPI): void {
     const redisMode = config.state === 'redis';
     /** Set while the Redis connection is lost (status says so). */
     let redisDown = false;
+    let lease: Lease | undefined;
+    const leaseMs = Number((RED.settings as unknown as { c8yEndpoint?: { leaseMs?: unknown } }).c8yEndpoint?.leaseMs) || LEASE_MS;
+    /** Who holds the lease: this process and node. */
+    const leaseOwner = `${os.hostname()}:${process.pid}:${node.id}:${Math.random().toString(36).slice(2, 8)}`;
     let statusTimer: NodeJS.Timeout | undefined;
 
     function setStatus(s: NodeStatus) {
@@ -181,6 +192,17 @@ export = function register(RED: NodeAPI): void {
           const creds = (node.credentials ?? {}) as C8yEndpointCredentials;
           // A fresh store per start: the previous one was closed (flushed) by stop().
           store = redisMode ? await openRedis(creds) : new FileStore(prefix);
+          if (redisMode) {
+            // One active instance per endpoint (prefix): the others wait as standby and load the state when they take over.
+            const rs = store as RedisStore;
+            lease = new Lease(() => rs.lease('active', leaseOwner, leaseMs), leaseMs, (reason) => {
+              node.warn(`endpoint: stops serving devices: ${reason}; another instance may take over`);
+              void stop().then(() => {
+                if (!closed && users.size > 0) retryTimer = setTimeout(() => ((retryTimer = undefined), void start()), leaseMs / 3);
+              });
+            });
+            if (!(await lease.acquire())) throw new StandbyError('standby: another instance is active');
+          }
           const registry = redisMode ? await DeviceRegistry.load(store) : new DeviceRegistry(base);
           registry.onStoreError = (err) => node.warn(`endpoint: device credentials are not saved: ${errorText(err)}`);
           for (const d of parseStaticDevices(creds.devices)) await registry.set(d.deviceId, d.password, 'static');
@@ -235,9 +257,17 @@ export = function register(RED: NodeAPI): void {
         } catch (err) {
           if (s && s !== server) await s.close().catch(() => undefined);
           if (!server) {
+            lease?.stop();
+            lease = undefined;
             const st = store;
             store = undefined;
             await st?.close().catch(() => undefined);
+          }
+          if (err instanceof StandbyError) {
+            setStatus({ fill: 'grey', shape: 'ring', text: err.message });
+            lastStartError = '';
+            if (!closed && users.size > 0) retryTimer = setTimeout(() => ((retryTimer = undefined), void start()), leaseMs / 3);
+            return;
           }
           const text = errorText(err);
           // One error per distinct problem, not one every retry.
@@ -278,6 +308,12 @@ export = function register(RED: NodeAPI): void {
       const st = store;
       store = undefined;
       redisDown = false;
+      if (lease?.held) {
+        // Hand over at once instead of after the ttl.
+        await (st as RedisStore).release('active', leaseOwner).catch(() => undefined);
+      }
+      lease?.stop();
+      lease = undefined;
       await st?.close().catch((err: Error) => node.warn(`endpoint: cannot save operations: ${errorText(err)}`));
     }
 
