@@ -12,10 +12,13 @@
  *   scrypt again; the memo is dropped when the entry changes.
  * - Static entries from the editor live in memory only (the editor's credentials are their store) and win over
  *   file entries of the same device.
+ * - With an EndpointStore (state `redis`, `DeviceRegistry.load`), registration entries (salt and hash, never a
+ *   password) go to its `devices` collection, one record per device, instead of the file; the store is read at start.
  */
 import * as crypto from 'node:crypto';
 import { checkDeviceId } from './clientid';
 import { readJsonFile, writeJsonFileSync } from './jsonfile';
+import type { EndpointStore } from './store';
 
 export interface DeviceCredential {
   deviceId: string;
@@ -58,6 +61,20 @@ export class DeviceRegistry {
   private readonly byDevice = new Map<string, DeviceCredential>();
   private readonly memo = new Map<string, Buffer>();
   private readonly memoKey = crypto.randomBytes(32);
+
+  /** Write failures of the store (the entry stays valid in memory). */
+  onStoreError: (err: Error) => void = () => undefined;
+  private store: EndpointStore | undefined;
+
+  /** A registry whose registration entries live in `store` (`devices`), loaded from it now. */
+  static async load(store: EndpointStore): Promise<DeviceRegistry> {
+    const r = new DeviceRegistry();
+    for (const d of (await store.load<DeviceCredential>('devices')).values()) {
+      if (d && typeof d.username === 'string' && typeof d.hash === 'string' && d.source === 'registration') r.put(d);
+    }
+    r.store = store;
+    return r;
+  }
 
   /** @param file JSON file to load from and persist to; undefined keeps everything in memory. */
   constructor(readonly file?: string) {
@@ -104,7 +121,8 @@ export class DeviceRegistry {
       source,
     };
     this.put(entry);
-    if (source === 'registration') this.save();
+    // In a store, the device gets its credentials only once the store has them (a Redis outage delays it).
+    if (source === 'registration') await this.save(entry.deviceId);
     return entry;
   }
 
@@ -114,7 +132,7 @@ export class DeviceRegistry {
     this.byDevice.delete(deviceId);
     this.byUser.delete(e.username);
     this.memo.delete(e.username);
-    if (e.source === 'registration') this.save();
+    if (e.source === 'registration') void this.save(deviceId);
     return true;
   }
 
@@ -160,8 +178,14 @@ export class DeviceRegistry {
     this.memo.delete(e.username);
   }
 
-  /** Persist the registration entries (atomically). */
-  save(): void {
+  /** Persist the registration entries (atomically): the file, or `changed`'s record in the store. */
+  async save(changed?: string): Promise<void> {
+    if (this.store) {
+      if (changed === undefined) return;
+      const e = this.byDevice.get(changed);
+      await this.store.write('devices', [{ key: changed, value: e?.source === 'registration' ? e : undefined }]).catch((err: Error) => this.onStoreError(err));
+      return;
+    }
     if (!this.file) return;
     const devices = [...this.byDevice.values()].filter((d) => d.source === 'registration');
     writeJsonFileSync(this.file, { version: 1, devices } satisfies RegistryFile);

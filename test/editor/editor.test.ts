@@ -748,6 +748,36 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
     }
   });
 
+  it('c8y-endpoint: State offers this instance (default) and Redis; the Redis rows show only for Redis and check the URL', async () => {
+    assert.ok(page, 'editor did not load');
+    const p = page;
+    const ep = exampleFlows.find((n) => n.type === 'c8y-endpoint');
+    assert.ok(ep, 'an example has a c8y-endpoint');
+    await closeAllTrays(p);
+    try {
+      await p.evaluate((id: string) => RED.editor.editConfig('', 'c8y-endpoint', id), ep.id);
+      const select = p.locator('#node-config-input-state');
+      await select.waitFor({ state: 'visible' });
+      assert.equal(await select.inputValue(), 'local', 'a flow without the setting (older versions) is this instance');
+      assert.deepEqual((await p.locator('#node-config-input-state option').allTextContents()).map((t) => t.trim()), ['this instance (files in the user dir)', 'Redis (shared by instances)']);
+      assert.equal(await p.locator('#node-config-input-redisUrl').isVisible(), false);
+      await select.selectOption('redis');
+      const url = p.locator('#node-config-input-redisUrl');
+      await url.waitFor({ state: 'visible' });
+      assert.equal(await p.locator('#node-config-input-redisPassword').getAttribute('type'), 'password');
+      await url.fill('http://x');
+      await url.dispatchEvent('change');
+      await p.waitForFunction(() => $('#node-config-input-redisUrl').hasClass('input-error'), undefined, { timeout: UI_TIMEOUT });
+      await url.fill('redis://127.0.0.1:6379');
+      await url.dispatchEvent('change');
+      await p.waitForFunction(() => !$('#node-config-input-redisUrl').hasClass('input-error'), undefined, { timeout: UI_TIMEOUT });
+    } finally {
+      // leave the node as it was
+      await p.locator('#node-config-dialog-cancel').click().catch(() => undefined);
+      await closeAllTrays(p).catch(() => undefined);
+    }
+  });
+
   it('c8y-endpoint-in offers the availability filter (labelled, selected, with its output label)', async () => {
     assert.ok(page, 'editor did not load');
     const p = page;

@@ -85,9 +85,10 @@ export async function startBroker(options: TestBrokerOptions = {}): Promise<Test
 }
 
 /** Polls a condition until it holds (a failure limit, not a timing assertion). */
-export async function until(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+/** Waits until `cond` holds (a promise is awaited: an async condition is never "true" by being a promise). */
+export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -12,6 +12,10 @@
  * - The status shows the devices online (live connections) and the monitored devices that are unavailable.
  * - Limits (login brake, outbound queue, drain and CONNECT timeouts) come from `c8yEndpoint` in settings.js, as
  *   core's MQTT nodes take `mqttReconnectTime`; the defaults are documented in the README.
+ * - State `redis` (issue 17): the store is a RedisStore (URL, credentials, tls-config, key prefix) instead of the
+ *   files; ioredis is loaded only then. The status says when Redis is unreachable (writes wait and are applied
+ *   when it is back). So far open operations, their id sequence and registered devices' credentials (hashes) live
+ *   in Redis, read at start (active/standby, not yet several live instances); see the README.
  * - Refused logins are counted in the status and summed up in the log at most once a minute (user name and
  *   address, never a password).
  */
@@ -24,6 +28,9 @@ import { DeviceRegistry, parseStaticDevices } from '../../endpoint/registry';
 import { Inventory } from '../../endpoint/inventory';
 import { EndpointServer, type ClientCounts, type EndpointOptions, type LoginRefusal } from '../../endpoint/server';
 import { FileStore } from '../../endpoint/store-file';
+import { Lease } from '../../endpoint/lease';
+import type { EndpointStore } from '../../endpoint/store';
+import type { RedisStore, RedisStoreState } from '../../endpoint/store-redis';
 import { errorText, shortText } from '../shared/errors';
 import type { C8yEndpointConfig, C8yEndpointCredentials, C8yEndpointNode, EndpointUser } from './types';
 
@@ -33,6 +40,12 @@ const IDLE_STOP_MS = 1000;
 const STATUS_THROTTLE_MS = 1000;
 /** Refused logins and overflows are summed up in the log at most this often. */
 const LOG_EVERY_MS = 60_000;
+
+/** Lease of the active instance in Redis mode (`c8yEndpoint.leaseMs` in settings.js overrides it). */
+const LEASE_MS = 15_000;
+
+/** Thrown by start() in Redis mode while another instance holds the lease: not an error, a standby. */
+class StandbyError extends Error {}
 
 /** `c8yEndpoint` in settings.js: limits for every endpoint of this Node-RED. */
 type EndpointSettings = Pick<EndpointOptions, 'brake' | 'limits' | 'connectTimeoutMs'>;
@@ -77,7 +90,14 @@ export = function register(RED: NodeAPI): void {
     const base = config.registryFile ? path.resolve(userDir, config.registryFile) : path.join(userDir, 'c8y-endpoint', `${node.id}-devices.json`);
     const prefix = base.replace(/(\.json)?$/, '').replace(/-devices$/, '');
     const inventoryFile = prefix + '-inventory.json';
-    let store: FileStore | undefined;
+    let store: EndpointStore | undefined;
+    const redisMode = config.state === 'redis';
+    /** Set while the Redis connection is lost (status says so). */
+    let redisDown = false;
+    let lease: Lease | undefined;
+    const leaseMs = Number((RED.settings as unknown as { c8yEndpoint?: { leaseMs?: unknown } }).c8yEndpoint?.leaseMs) || LEASE_MS;
+    /** Who holds the lease: this process and node. */
+    const leaseOwner = `${os.hostname()}:${process.pid}:${node.id}:${Math.random().toString(36).slice(2, 8)}`;
     let statusTimer: NodeJS.Timeout | undefined;
 
     function setStatus(s: NodeStatus) {
@@ -93,9 +113,9 @@ export = function register(RED: NodeAPI): void {
       const { online, unavailable } = server.onlineCounts();
       const refused = server.loginStats().refused;
       setStatus({
-        fill: 'green',
+        fill: redisDown ? 'yellow' : 'green',
         shape: 'dot',
-        text: `${host}:${ports} · ${online} online${unavailable ? ` · ${unavailable} unavailable` : ''}${c.bootstrap ? ` · ${c.bootstrap} registering` : ''}${refused ? ` · ${refused} refused` : ''}`,
+        text: `${redisDown ? 'Redis unreachable, reconnecting · ' : ''}${host}:${ports} · ${online} online${unavailable ? ` · ${unavailable} unavailable` : ''}${c.bootstrap ? ` · ${c.bootstrap} registering` : ''}${refused ? ` · ${refused} refused` : ''}`,
       });
     }
 
@@ -133,6 +153,31 @@ export = function register(RED: NodeAPI): void {
       redrawSoon();
     }
 
+    /** The Redis store of state `redis`; its connection state drives the status. */
+    async function openRedis(creds: C8yEndpointCredentials): Promise<RedisStore> {
+      const url = (config.redisUrl || '').trim();
+      if (!url) throw new Error('state is Redis but no Redis URL is set');
+      let tls: Record<string, unknown> | undefined;
+      if (config.redisTls) {
+        const tlsNode = RED.nodes.getNode(config.redisTls) as unknown as { addTLSOptions(o: Record<string, unknown>): void } | null;
+        if (!tlsNode) throw new Error('the Redis TLS configuration node is missing');
+        tls = {};
+        tlsNode.addTLSOptions(tls);
+      }
+      // Loaded here, not at the top: the default file mode loads no Redis library.
+      const { RedisStore } = require('../../endpoint/store-redis') as typeof import('../../endpoint/store-redis');
+      const st = await RedisStore.open({ url, prefix: (config.redisPrefix || 'c8y-endpoint').trim(), username: creds.redisUser || undefined, password: creds.redisPassword || undefined, tls });
+      st.on('state', (state: RedisStoreState) => {
+        const down = state === 'connecting';
+        if (down === redisDown) return;
+        redisDown = down;
+        if (down) node.warn('endpoint: Redis connection lost; reconnecting (writes wait until it is back)');
+        else node.log('endpoint: Redis connection back');
+        listening();
+      });
+      return st;
+    }
+
     async function start(): Promise<void> {
       if (server || starting || closed) return;
       if (NODE_MAJOR < 20) {
@@ -148,7 +193,21 @@ export = function register(RED: NodeAPI): void {
         let s: EndpointServer | undefined;
         try {
           const creds = (node.credentials ?? {}) as C8yEndpointCredentials;
-          const registry = new DeviceRegistry(base);
+          // A fresh store per start: the previous one was closed (flushed) by stop().
+          store = redisMode ? await openRedis(creds) : new FileStore(prefix);
+          if (redisMode) {
+            // One active instance per endpoint (prefix): the others wait as standby and load the state when they take over.
+            const rs = store as RedisStore;
+            lease = new Lease(() => rs.lease('active', leaseOwner, leaseMs), leaseMs, (reason) => {
+              node.warn(`endpoint: stops serving devices: ${reason}; another instance may take over`);
+              void stop().then(() => {
+                if (!closed && users.size > 0) retryTimer = setTimeout(() => ((retryTimer = undefined), void start()), leaseMs / 3);
+              });
+            });
+            if (!(await lease.acquire())) throw new StandbyError('standby: another instance is active');
+          }
+          const registry = redisMode ? await DeviceRegistry.load(store) : new DeviceRegistry(base);
+          registry.onStoreError = (err) => node.warn(`endpoint: device credentials are not saved: ${errorText(err)}`);
           for (const d of parseStaticDevices(creds.devices)) await registry.set(d.deviceId, d.password, 'static');
           let tlsOptions: TlsOptions | undefined;
           if (config.usetls) {
@@ -162,8 +221,6 @@ export = function register(RED: NodeAPI): void {
           }
           const service = config.serviceUser && creds.servicePassword ? { username: config.serviceUser.trim(), password: creds.servicePassword } : null;
           const bootstrap = creds.bootstrapPassword ? { username: (config.bootstrapUser || 'devicebootstrap').trim(), password: creds.bootstrapPassword } : null;
-          // A fresh store per start: the previous one was closed (flushed) by stop().
-          store = new FileStore(prefix);
           s = await EndpointServer.start({
             store,
             ...endpointSettings((RED.settings as unknown as { c8yEndpoint?: unknown }).c8yEndpoint),
@@ -204,9 +261,17 @@ export = function register(RED: NodeAPI): void {
         } catch (err) {
           if (s && s !== server) await s.close().catch(() => undefined);
           if (!server) {
+            lease?.stop();
+            lease = undefined;
             const st = store;
             store = undefined;
             await st?.close().catch(() => undefined);
+          }
+          if (err instanceof StandbyError) {
+            setStatus({ fill: 'grey', shape: 'ring', text: err.message });
+            lastStartError = '';
+            if (!closed && users.size > 0) retryTimer = setTimeout(() => ((retryTimer = undefined), void start()), leaseMs / 3);
+            return;
           }
           const text = errorText(err);
           // One error per distinct problem, not one every retry.
@@ -215,8 +280,8 @@ export = function register(RED: NodeAPI): void {
           // A busy port is the common start problem: the status names the port rather than a cut-off sentence.
           const busy = /port (\d+) is in use/.exec(text);
           setStatus({ fill: 'red', shape: 'ring', text: busy ? `port ${busy[1]} in use: change the port` : shortText(text) });
-          // Only a busy port can get better by itself; a configuration error waits for the next deploy.
-          if (!closed && users.size > 0 && /cannot listen/.test(text)) {
+          // Only a busy port or an unreachable Redis can get better by itself; a configuration error waits for the next deploy.
+          if (!closed && users.size > 0 && /cannot listen|cannot reach Redis/.test(text)) {
             retryTimer = setTimeout(() => {
               retryTimer = undefined;
               void start();
@@ -248,6 +313,13 @@ export = function register(RED: NodeAPI): void {
       }
       const st = store;
       store = undefined;
+      redisDown = false;
+      if (lease?.held) {
+        // Hand over at once instead of after the ttl.
+        await (st as RedisStore).release('active', leaseOwner).catch(() => undefined);
+      }
+      lease?.stop();
+      lease = undefined;
       await st?.close().catch((err: Error) => node.warn(`endpoint: cannot save operations: ${errorText(err)}`));
     }
 
@@ -297,6 +369,8 @@ export = function register(RED: NodeAPI): void {
       servicePassword: { type: 'password' },
       devices: { type: 'password' },
       tokenSecret: { type: 'password' },
+      redisUser: { type: 'text' },
+      redisPassword: { type: 'password' },
     },
   });
 };

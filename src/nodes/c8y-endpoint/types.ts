@@ -19,6 +19,17 @@ export interface C8yEndpointConfig extends NodeDef {
   serviceUser: string;
   /** Registry file name relative to the Node-RED user dir; empty = `c8y-endpoint/<node id>-devices.json`. */
   registryFile: string;
+  /**
+   * Where the shared state lives: `local` (default: files under the user dir, this instance only) or `redis`
+   * (every instance with the same Redis and key prefix shares it). Missing in flows of earlier versions = local.
+   */
+  state?: 'local' | 'redis';
+  /** `redis://host:port/db` or `rediss://…`; user and password come from the credentials. */
+  redisUrl?: string;
+  /** Optional tls-config node for the Redis connection. */
+  redisTls?: string;
+  /** Key prefix in Redis (default `c8y-endpoint`). */
+  redisPrefix?: string;
 }
 
 /** Secrets of `c8y-endpoint` (Node-RED credentials only). */
@@ -29,6 +40,9 @@ export interface C8yEndpointCredentials {
   devices?: string;
   /** Signs the device tokens of `s/uat`; empty = a random one per deploy of the node (tokens die with it). */
   tokenSecret?: string;
+  /** Redis ACL user and password (state `redis`). */
+  redisUser?: string;
+  redisPassword?: string;
 }
 
 /** A node that uses the endpoint. `attach` is called whenever the server (re)starts; it returns its detacher. */
