@@ -40,6 +40,8 @@ export async function startRedis(options: { persistence?: boolean; args?: string
   let proc: ChildProcess | undefined;
 
   async function up(): Promise<void> {
+    // Already running: a second server would fail to bind and leave the first one without a handle (a leak).
+    if (proc && proc.exitCode === null) return;
     const p = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     proc = p;
     let log = '';
