@@ -759,7 +759,7 @@ describe('editor (headless Chromium)', { concurrency: false }, () => {
       const select = p.locator('#node-config-input-state');
       await select.waitFor({ state: 'visible' });
       assert.equal(await select.inputValue(), 'local', 'a flow without the setting (older versions) is this instance');
-      assert.deepEqual((await p.locator('#node-config-input-state option').allTextContents()).map((t) => t.trim()), ['this instance (files in the user dir)', 'Redis (shared by instances)']);
+      assert.deepEqual((await p.locator('#node-config-input-state option').allTextContents()).map((t) => t.trim()), ['this instance (files)', 'Redis (shared by instances)']);
       assert.equal(await p.locator('#node-config-input-redisUrl').isVisible(), false);
       await select.selectOption('redis');
       const url = p.locator('#node-config-input-redisUrl');
